@@ -1,0 +1,30 @@
+//! tickcast: live market ticks to thousands of Server-Sent-Events subscribers.
+//!
+//! A tour of the layout, in the order a tick travels:
+//!
+//! - [`feed`]: sources (synthetic market, TCP native JSON lines) decode lines into
+//!   [`tick::Tick`]s and send them to the [`feed::sequencer`], the single writer that numbers
+//!   each tick, encodes its SSE frame once ([`shard::frame`]), and publishes it to:
+//! - [`ring`]: the lock-free ring of recent events (resume, shard fan-out), and
+//! - [`cache`]: the arc-swapped latest event per symbol and the symbol universe.
+//! - [`shard`]: per-core threads, each owning a share of the connections; a shard's dispatcher
+//!   follows the ring and hands each event's shared bytes to its subscribers
+//!   ([`shard::subscriber`]: queues and conflation).
+//! - [`http`]: hyper routes, request validation, the SSE body that writes batches with writev.
+//! - [`metrics`], [`config`], [`server`] (start-up and the shutdown order), [`clock`].
+//!
+//! `ARCHITECTURE.md` draws the same flow on one page.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod feed;
+pub mod http;
+pub mod metrics;
+pub mod ring;
+pub mod server;
+pub mod shard;
+pub mod tick;

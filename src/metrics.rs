@@ -1,0 +1,282 @@
+//! Counters, gauges and latency histograms, and their Prometheus text rendering.
+//!
+//! Place in the flow: the sequencer bumps the ingest counters, each shard its own cache-padded
+//! [`ShardMetrics`] (written only from that shard's thread, so `Relaxed` adds never contend),
+//! the feeds their reject counters. Latency is recorded into a shard-local histogram and merged
+//! into [`Metrics::latency`] once a second, so the hot path never takes a lock; `/metrics`
+//! reads everything with relaxed loads (a scrape is a snapshot, not a transaction).
+//! Must never allocate or lock per tick.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crossbeam_utils::CachePadded;
+use hdrhistogram::Histogram;
+
+use crate::feed::Reject;
+
+/// Per-shard counters and gauges.
+#[derive(Default)]
+pub struct ShardMetrics {
+    /// Open HTTP connections on the shard.
+    pub connections: AtomicI64,
+    /// Open SSE streams on the shard.
+    pub subscribers: AtomicI64,
+    /// Events (snapshot, tick, reset) handed to the socket writer.
+    pub events_sent: AtomicU64,
+    /// Body bytes handed to the socket writer.
+    pub bytes_sent: AtomicU64,
+    /// Ticks replaced in a slow subscriber's queue by a newer tick of the same symbol.
+    pub conflated: AtomicU64,
+    /// Events queued or held for conflation, over all the shard's subscribers.
+    pub pending_events: AtomicI64,
+    /// `reset` events sent (resume too old or from an unknown id).
+    pub resets: AtomicU64,
+    /// Streams closed because the shard itself fell a whole ring behind.
+    pub lag_disconnects: AtomicU64,
+    /// Sequences published but not yet dispatched by this shard.
+    pub ring_lag: AtomicU64,
+}
+
+/// Every metric of the process.
+pub struct Metrics {
+    /// Ticks accepted by the sequencer.
+    pub ticks_ingested: AtomicU64,
+    /// Tick frames encoded (one per ingested tick, whatever the number of subscribers).
+    pub frames_encoded: AtomicU64,
+    /// Last published sequence.
+    pub head_seq: AtomicU64,
+    /// Known symbols.
+    pub symbols: AtomicU64,
+    /// Open feed connections.
+    pub feed_connections: AtomicI64,
+    rejects: [AtomicU64; Reject::COUNT],
+    shards: Box<[CachePadded<ShardMetrics>]>,
+    latency: Box<[Mutex<Histogram<u64>>]>,
+}
+
+/// A new empty latency histogram: 1 ns to 1 hour, 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    // The bounds are constants that `new_with_bounds` accepts; the fallback is never taken.
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+}
+
+impl Metrics {
+    /// Metrics for `shards` shards.
+    pub fn new(shards: usize) -> Self {
+        Self {
+            ticks_ingested: AtomicU64::new(0),
+            frames_encoded: AtomicU64::new(0),
+            head_seq: AtomicU64::new(0),
+            symbols: AtomicU64::new(0),
+            feed_connections: AtomicI64::new(0),
+            rejects: std::array::from_fn(|_| AtomicU64::new(0)),
+            shards: (0..shards)
+                .map(|_| CachePadded::new(ShardMetrics::default()))
+                .collect(),
+            latency: (0..shards)
+                .map(|_| Mutex::new(latency_histogram()))
+                .collect(),
+        }
+    }
+
+    /// Counts one rejected feed line.
+    pub fn reject(&self, reason: Reject) {
+        self.rejects[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Rejected feed lines so far for `reason`.
+    pub fn rejects(&self, reason: Reject) -> u64 {
+        self.rejects[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// The metrics of shard `id`.
+    pub fn shard(&self, id: usize) -> &ShardMetrics {
+        &self.shards[id]
+    }
+
+    /// Adds a shard's locally recorded latencies (shard thread, once a second).
+    pub fn merge_latency(&self, shard: usize, local: &mut Histogram<u64>) {
+        if local.is_empty() {
+            return;
+        }
+        if let Ok(mut total) = self.latency[shard].lock() {
+            // Both histograms have the same bounds, so `add` cannot fail on range.
+            let _ = total.add(&*local);
+        }
+        local.reset();
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        counter(
+            &mut out,
+            "tickcast_ticks_ingested_total",
+            "Ticks accepted by the sequencer.",
+            load(&self.ticks_ingested),
+        );
+        counter(
+            &mut out,
+            "tickcast_frames_encoded_total",
+            "Tick frames encoded (once per tick).",
+            load(&self.frames_encoded),
+        );
+        gauge(
+            &mut out,
+            "tickcast_ring_head_seq",
+            "Last published sequence.",
+            load(&self.head_seq) as i64,
+        );
+        gauge(
+            &mut out,
+            "tickcast_symbols",
+            "Known symbols.",
+            load(&self.symbols) as i64,
+        );
+        gauge(
+            &mut out,
+            "tickcast_feed_connections",
+            "Open feed connections.",
+            self.feed_connections.load(Ordering::Relaxed),
+        );
+
+        header(
+            &mut out,
+            "tickcast_feed_rejects_total",
+            "Feed lines rejected, by reason.",
+            "counter",
+        );
+        for reason in Reject::ALL {
+            let _ = writeln!(
+                out,
+                "tickcast_feed_rejects_total{{reason=\"{}\"}} {}",
+                reason.as_str(),
+                self.rejects(reason)
+            );
+        }
+
+        type Field = fn(&ShardMetrics) -> i64;
+        let per_shard: [(&str, &str, &str, Field); 9] = [
+            (
+                "tickcast_connections",
+                "Open HTTP connections.",
+                "gauge",
+                |m| m.connections.load(Ordering::Relaxed),
+            ),
+            ("tickcast_subscribers", "Open SSE streams.", "gauge", |m| {
+                m.subscribers.load(Ordering::Relaxed)
+            }),
+            (
+                "tickcast_events_sent_total",
+                "Events handed to the socket writer.",
+                "counter",
+                |m| m.events_sent.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "tickcast_bytes_sent_total",
+                "Body bytes handed to the socket writer.",
+                "counter",
+                |m| m.bytes_sent.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "tickcast_conflated_total",
+                "Ticks replaced by a newer tick of the same symbol for a slow subscriber.",
+                "counter",
+                |m| m.conflated.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "tickcast_pending_events",
+                "Events queued or held for conflation.",
+                "gauge",
+                |m| m.pending_events.load(Ordering::Relaxed),
+            ),
+            (
+                "tickcast_resets_total",
+                "Reset events sent to resuming clients.",
+                "counter",
+                |m| m.resets.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "tickcast_lag_disconnects_total",
+                "Streams closed because their shard fell a whole ring behind.",
+                "counter",
+                |m| m.lag_disconnects.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "tickcast_ring_lag",
+                "Sequences published but not yet dispatched by the shard.",
+                "gauge",
+                |m| m.ring_lag.load(Ordering::Relaxed) as i64,
+            ),
+        ];
+        for (name, help, kind, field) in per_shard {
+            header(&mut out, name, help, kind);
+            for (id, shard) in self.shards.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{shard=\"{id}\"}} {}", field(shard));
+            }
+        }
+
+        let mut all = latency_histogram();
+        for shard in self.latency.iter() {
+            if let Ok(h) = shard.lock() {
+                let _ = all.add(&*h);
+            }
+        }
+        header(
+            &mut out,
+            "tickcast_ingest_to_write_seconds",
+            "From receiving a tick to handing its frame to a subscriber's socket writer.",
+            "summary",
+        );
+        for q in [0.5, 0.9, 0.99, 0.999] {
+            let _ = writeln!(
+                out,
+                "tickcast_ingest_to_write_seconds{{quantile=\"{q}\"}} {:.9}",
+                all.value_at_quantile(q) as f64 / 1e9
+            );
+        }
+        let _ = writeln!(out, "tickcast_ingest_to_write_seconds_count {}", all.len());
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    header(out, name, help, "counter");
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
+    header(out, name, help, "gauge");
+    let _ = writeln!(out, "{name} {value}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_labels() {
+        let metrics = Metrics::new(2);
+        metrics.ticks_ingested.fetch_add(3, Ordering::Relaxed);
+        metrics.reject(Reject::InvalidJson);
+        metrics.shard(1).events_sent.fetch_add(5, Ordering::Relaxed);
+        let mut local = latency_histogram();
+        local.record(2_000_000).unwrap();
+        metrics.merge_latency(0, &mut local);
+        let text = metrics.render();
+        assert!(text.contains("tickcast_ticks_ingested_total 3\n"));
+        assert!(text.contains("tickcast_feed_rejects_total{reason=\"invalid_json\"} 1\n"));
+        assert!(text.contains("tickcast_events_sent_total{shard=\"1\"} 5\n"));
+        assert!(text.contains("tickcast_events_sent_total{shard=\"0\"} 0\n"));
+        assert!(text.contains("tickcast_ingest_to_write_seconds{quantile=\"0.5\"} 0.002"));
+        assert!(text.contains("tickcast_ingest_to_write_seconds_count 1\n"));
+    }
+}

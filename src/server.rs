@@ -1,0 +1,252 @@
+//! Start-up and shutdown: wires the feeds, the sequencer, the shards and the acceptor together.
+//!
+//! Shutdown order (one root token per stage, bounded by `--drain-timeout` overall):
+//! 1. mark draining (health answers 503, new streams are refused) and stop the feeds;
+//! 2. the sequencer ingests what the feeds already sent (nothing accepted is lost) and exits;
+//! 3. stop accepting; each shard dispatches what the ring still holds, flushes every stream,
+//!    ends it with a `retry:` hint and a clean end of body, and closes its connections;
+//! 4. whatever is still open when the timeout expires is cut.
+//! Must never leave a thread or task running past `run`'s return.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cache::{LatestPrices, UniverseKind};
+use crate::config::{Config, FeedSource};
+use crate::feed::sequencer::Sequencer;
+use crate::feed::{synthetic, tcp};
+use crate::metrics::Metrics;
+use crate::ring::Ring;
+use crate::shard::{self, ShardHandle, Shared};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A thread or runtime could not be created.
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        /// Which part.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Runs the server until `shutdown` completes, then drains.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let synthetic = config.feeds.contains(&FeedSource::Synthetic);
+    let has_tcp = config
+        .feeds
+        .iter()
+        .any(|f| matches!(f, FeedSource::TcpListen(_)));
+    let mut declared = config.universe.clone().unwrap_or_default();
+    if synthetic {
+        declared.extend(synthetic::symbols(config.synthetic.symbols));
+    }
+    let kind = if config.universe.is_none() && has_tcp {
+        UniverseKind::Open
+    } else {
+        UniverseKind::Closed
+    };
+    let metrics = Arc::new(Metrics::new(config.shards));
+    let ring = Arc::new(Ring::new(config.ring_capacity, config.seq_base));
+    let cache = Arc::new(LatestPrices::new(kind, &declared));
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        ring: ring.clone(),
+        cache: cache.clone(),
+        metrics: metrics.clone(),
+        draining: AtomicBool::new(false),
+        synthetic,
+        started: Instant::now(),
+    });
+
+    let http_stop = CancellationToken::new();
+    let mut shards: Vec<ShardHandle> = Vec::with_capacity(config.shards);
+    for id in 0..config.shards {
+        let handle =
+            shard::spawn(id, shared.clone(), http_stop.child_token()).map_err(|source| {
+                ServerError::Spawn {
+                    what: "shard",
+                    source,
+                }
+            })?;
+        shards.push(handle);
+    }
+    let sequencer = Sequencer::new(
+        ring.clone(),
+        cache.clone(),
+        metrics.clone(),
+        shards.iter().map(|s| s.notify.clone()).collect(),
+        config.max_symbols,
+    );
+    let (tx, sequencer_thread) = sequencer.spawn().map_err(|source| ServerError::Spawn {
+        what: "sequencer",
+        source,
+    })?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+
+    let feed_stop = CancellationToken::new();
+    let feeds = TaskTracker::new();
+    let mut feed_addrs = Vec::new();
+    for feed in &config.feeds {
+        match feed {
+            FeedSource::Synthetic => {
+                feeds.spawn(synthetic::run(
+                    config.synthetic.clone(),
+                    tx.clone(),
+                    feed_stop.clone(),
+                ));
+            }
+            FeedSource::TcpListen(addr) => {
+                let feed_listener =
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| ServerError::Bind {
+                            addr: *addr,
+                            source,
+                        })?;
+                let bound = feed_listener
+                    .local_addr()
+                    .map_err(|source| ServerError::Bind {
+                        addr: *addr,
+                        source,
+                    })?;
+                feed_addrs.push(format!("tcp-listen://{bound}"));
+                tracing::info!(%bound, "feed listening (native JSON lines)");
+                feeds.spawn(tcp::run(
+                    feed_listener,
+                    tx.clone(),
+                    metrics.clone(),
+                    config.max_line,
+                    feed_stop.clone(),
+                ));
+            }
+        }
+    }
+    drop(tx);
+    feeds.close();
+
+    let ready = serde_json::json!({"event": "listening", "http": http_addr.to_string(), "feeds": feed_addrs});
+    {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{ready}");
+        let _ = stdout.flush();
+    }
+    tracing::info!(%http_addr, shards = config.shards, universe = ?kind, "tickcast serving");
+
+    let senders: Vec<_> = shards.iter().map(|s| s.connections.clone()).collect();
+    let acceptor = tokio::spawn(accept(
+        listener,
+        senders,
+        metrics.clone(),
+        http_stop.clone(),
+    ));
+
+    shutdown.await;
+    let deadline = tokio::time::Instant::now() + config.drain_timeout;
+    tracing::info!(timeout = ?config.drain_timeout, "shutting down: draining");
+    shared.draining.store(true, Ordering::Relaxed);
+    feed_stop.cancel();
+    if tokio::time::timeout_at(deadline, feeds.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("feeds did not stop in time");
+    }
+    let sequencer_done = tokio::task::spawn_blocking(move || sequencer_thread.join());
+    if tokio::time::timeout_at(deadline, sequencer_done)
+        .await
+        .is_err()
+    {
+        tracing::warn!("sequencer did not finish in time");
+    }
+    // Let every shard see the last ticks before it starts closing streams.
+    for shard in &shards {
+        shard.notify.notify_one();
+    }
+    http_stop.cancel();
+    let _ = acceptor.await;
+    let threads: Vec<_> = shards.into_iter().map(|s| s.thread).collect();
+    let joined = tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+    });
+    match tokio::time::timeout_at(deadline, joined).await {
+        Ok(_) => tracing::info!("drained; bye"),
+        Err(_) => tracing::warn!("drain timeout: cutting the remaining connections"),
+    }
+    Ok(())
+}
+
+/// Accepts HTTP connections and hands each to the shard with the fewest.
+async fn accept(
+    listener: TcpListener,
+    shards: Vec<tokio::sync::mpsc::UnboundedSender<std::net::TcpStream>>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // EMFILE and friends: back off instead of spinning; established streams go on.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
+        let target = (0..shards.len())
+            .min_by_key(|&i| metrics.shard(i).connections.load(Ordering::Relaxed))
+            .unwrap_or(0);
+        // The shard counts a connection only once it adopts it; count it now so a burst of
+        // accepts spreads instead of piling onto one shard.
+        metrics
+            .shard(target)
+            .connections
+            .fetch_add(1, Ordering::Relaxed);
+        if shards[target].send(stream).is_err() {
+            metrics
+                .shard(target)
+                .connections
+                .fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+    }
+}

@@ -1,0 +1,660 @@
+//! Per-core shards: each a thread with its own single-threaded runtime that owns a share of the
+//! connections and fans every tick out to its subscribers.
+//!
+//! Place in the flow: the acceptor hands each new connection to the least-loaded shard. A
+//! shard's dispatcher follows the ring (woken by the sequencer after each batch), keeps a
+//! shard-local copy of every symbol's latest event (so a snapshot is consistent with the point
+//! at which live delivery starts), and offers each event to the subscribers indexed under its
+//! symbol plus the firehose ones. Bodies drain their subscriber when hyper wants more bytes.
+//!
+//! Invariants: everything here runs on the shard's one thread (`Rc`/`RefCell`, no locks);
+//! `cursor` is the last dispatched sequence; a subscriber registered while the cursor is `c`
+//! gets its snapshot cut at `c` and live events from `c + 1`. Work per wake-up is bounded
+//! ([`DISPATCH_PER_YIELD`]) so streams keep being written during a burst.
+//! Must never encode a frame, lock, or block; and never hold a `RefCell` borrow across `.await`.
+
+pub mod frame;
+pub mod subscriber;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use slab::Slab;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cache::LatestPrices;
+use crate::config::Config;
+use crate::metrics::{Metrics, ShardMetrics};
+use crate::ring::{Event, ReadError, Ring};
+use crate::tick::{Seq, Symbol, SymbolId};
+use subscriber::{Ending, Filter, Mode, Queued, Subscriber};
+
+/// Ring events dispatched before the dispatcher yields to let bodies write.
+pub const DISPATCH_PER_YIELD: u64 = 4096;
+/// Most events in one batch handed to hyper (one writev): keeps a batch's iovecs under the
+/// kernel's and hyper's limits while amortising the syscall.
+pub const MAX_BATCH_EVENTS: usize = 32;
+/// Most bytes in one batch.
+pub const MAX_BATCH_BYTES: usize = 32 * 1024;
+/// Ring entries a resuming subscriber scans per poll.
+const CATCH_UP_SCAN: u64 = 16_384;
+
+/// What every shard shares (read-only or atomic).
+pub struct Shared {
+    /// The validated settings.
+    pub config: Config,
+    /// The ring of recent events.
+    pub ring: Arc<Ring>,
+    /// Latest prices and the universe.
+    pub cache: Arc<LatestPrices>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// True once shutdown began (health reports 503).
+    pub draining: AtomicBool,
+    /// Whether a synthetic feed is configured.
+    pub synthetic: bool,
+    /// Process start (for uptime).
+    pub started: std::time::Instant,
+}
+
+/// The handle the acceptor and the sequencer keep for a shard.
+pub struct ShardHandle {
+    /// Hands accepted connections to the shard.
+    pub connections: mpsc::UnboundedSender<std::net::TcpStream>,
+    /// Woken by the sequencer after each batch.
+    pub notify: Arc<Notify>,
+    /// The shard thread.
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts shard `id`. `stop` begins its drain.
+pub fn spawn(
+    id: usize,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> std::io::Result<ShardHandle> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let notify = Arc::new(Notify::new());
+    let wake = notify.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let thread = std::thread::Builder::new()
+        .name(format!("tickcast-shard-{id}"))
+        .spawn(move || {
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&runtime, run(id, shared, rx, wake, stop));
+        })?;
+    Ok(ShardHandle {
+        connections: tx,
+        notify,
+        thread,
+    })
+}
+
+async fn run(
+    id: usize,
+    shared: Arc<Shared>,
+    mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>,
+    notify: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    let shard = Rc::new(ShardState::new(id, shared));
+    let connections = TaskTracker::new();
+    tokio::task::spawn_local(dispatcher(shard.clone(), notify, stop.clone()));
+    tokio::task::spawn_local(housekeeping(shard.clone(), stop.clone()));
+    loop {
+        let stream = tokio::select! {
+            _ = stop.cancelled() => break,
+            stream = incoming.recv() => stream,
+        };
+        let Some(stream) = stream else { break };
+        match crate::http::prepare(stream, &shard.shared.config) {
+            Ok(stream) => {
+                connections.spawn_local(crate::http::serve(shard.clone(), stream, stop.clone()));
+            }
+            Err(error) => {
+                shard.metrics().connections.fetch_sub(1, Ordering::Relaxed);
+                tracing::debug!(%error, "could not adopt a connection");
+            }
+        }
+    }
+    // Drain: dispatch what the ring still holds, then end every stream after its queue.
+    shard.dispatch_available();
+    shard.begin_drain();
+    connections.close();
+    connections.wait().await;
+    shard.merge_latency();
+}
+
+/// Follows the ring and dispatches events until `stop`.
+async fn dispatcher(shard: Rc<ShardState>, notify: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = notify.notified() => {}
+        }
+        while shard.dispatch_available() {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Heartbeats and the once-a-second latency merge.
+async fn housekeeping(shard: Rc<ShardState>, stop: CancellationToken) {
+    let heartbeat = shard.shared.config.heartbeat;
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let mut merge = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = beat.tick() => shard.heartbeat(),
+            _ = merge.tick() => shard.merge_latency(),
+        }
+    }
+}
+
+/// How a new stream starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Snapshots, then live.
+    Fresh,
+    /// Resume after this id (from `Last-Event-ID`).
+    After(Seq),
+}
+
+/// What the body gets when it asks for data.
+pub enum Fill {
+    /// Chunks to write.
+    Data(smallvec::SmallVec<[Bytes; MAX_BATCH_EVENTS + 2]>),
+    /// The stream is over.
+    End,
+}
+
+/// A shard's state, owned by its thread.
+pub struct ShardState {
+    /// Shard number.
+    pub id: usize,
+    /// Shared components.
+    pub shared: Arc<Shared>,
+    subs: RefCell<Slab<Subscriber>>,
+    by_symbol: RefCell<Vec<Vec<usize>>>,
+    firehose: RefCell<Vec<usize>>,
+    unresolved: RefCell<HashMap<Symbol, Vec<usize>>>,
+    latest: RefCell<Vec<Option<Arc<Event>>>>,
+    cursor: Cell<Seq>,
+    latency: RefCell<Histogram<u64>>,
+    to_wake: RefCell<Vec<Waker>>,
+    retry_line: Bytes,
+}
+
+impl ShardState {
+    /// A shard starting at the ring's current head.
+    pub fn new(id: usize, shared: Arc<Shared>) -> Self {
+        let cursor = shared.ring.head();
+        let retry_line = Bytes::from(format!("retry: {}\n\n", shared.config.retry.as_millis()));
+        let shard = Self {
+            id,
+            subs: RefCell::new(Slab::new()),
+            by_symbol: RefCell::new(Vec::new()),
+            firehose: RefCell::new(Vec::new()),
+            unresolved: RefCell::new(HashMap::new()),
+            latest: RefCell::new(Vec::new()),
+            cursor: Cell::new(cursor),
+            latency: RefCell::new(crate::metrics::latency_histogram()),
+            to_wake: RefCell::new(Vec::new()),
+            retry_line,
+            shared,
+        };
+        // Events already in the ring before the shard started: their latest per symbol.
+        shard.resync_latest(shard.shared.ring.oldest());
+        shard
+    }
+
+    fn metrics(&self) -> &ShardMetrics {
+        self.shared.metrics.shard(self.id)
+    }
+
+    /// Last dispatched sequence.
+    pub fn cursor(&self) -> Seq {
+        self.cursor.get()
+    }
+
+    // === subscriptions ===
+
+    /// Registers a stream and queues its opening bytes; returns its key.
+    pub fn subscribe(&self, filter: Filter, start: Start) -> usize {
+        let capacity = self.shared.config.subscriber_buffer;
+        let cursor = self.cursor.get();
+        let ring = &self.shared.ring;
+        let mut sub = Subscriber::new(filter, capacity, Mode::Live, cursor);
+        sub.push_prelude(self.retry_line.clone(), 0);
+        let mut live = true;
+        match start {
+            Start::Fresh => self.push_snapshot(&mut sub, None),
+            Start::After(last) => {
+                let head = ring.head();
+                let oldest = ring.oldest();
+                if last > head {
+                    self.push_snapshot(&mut sub, Some(("unknown_id", last, oldest, head)));
+                } else if last + 1 < oldest {
+                    self.push_snapshot(&mut sub, Some(("ring_overrun", last, oldest, head)));
+                } else if last >= cursor {
+                    // The sequencer is ahead of this shard: live events up to `last` were
+                    // already sent on the previous connection.
+                    sub.covered = last;
+                } else {
+                    sub.mode = Mode::CatchUp { next: last + 1 };
+                    sub.covered = last;
+                    live = false;
+                }
+            }
+        }
+        let key = self.subs.borrow_mut().insert(sub);
+        if live {
+            self.register_live(key);
+        }
+        self.metrics().subscribers.fetch_add(1, Ordering::Relaxed);
+        key
+    }
+
+    /// Queues one snapshot per wanted symbol that has a price, in sequence order, optionally
+    /// preceded by a `reset` event; the cut is the current cursor.
+    fn push_snapshot(&self, sub: &mut Subscriber, reset: Option<(&str, Seq, Seq, Seq)>) {
+        let cursor = self.cursor.get();
+        let universe = self.shared.cache.universe();
+        let mut events: Vec<Arc<Event>> = self
+            .latest
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let event = e.as_ref()?;
+                sub.filter
+                    .matches(SymbolId(i as u32), &universe)
+                    .then(|| event.clone())
+            })
+            .collect();
+        events.sort_unstable_by_key(|e| e.seq);
+        if let Some((reason, last, oldest, head)) = reset {
+            let id = events.first().map_or(cursor, |e| e.seq);
+            let frame = format!(
+                "id: {id}\nevent: reset\ndata: {{\"reason\":\"{reason}\",\"last_event_id\":{last},\"oldest_seq\":{oldest},\"head_seq\":{head}}}\n\n"
+            );
+            sub.push_prelude(Bytes::from(frame), 1);
+            self.metrics().resets.fetch_add(1, Ordering::Relaxed);
+        }
+        for event in events {
+            sub.push_prelude(event.frame.snapshot_head.clone(), 0);
+            sub.push_prelude(event.frame.data.clone(), 1);
+        }
+        sub.covered = cursor;
+    }
+
+    fn register_live(&self, key: usize) {
+        let mut subs = self.subs.borrow_mut();
+        let Some(sub) = subs.get_mut(key) else { return };
+        sub.mode = Mode::Live;
+        if sub.filter.is_all() {
+            self.firehose.borrow_mut().push(key);
+            return;
+        }
+        let mut by_symbol = self.by_symbol.borrow_mut();
+        for id in sub.filter.ids() {
+            if by_symbol.len() <= id.index() {
+                by_symbol.resize_with(id.index() + 1, Vec::new);
+            }
+            by_symbol[id.index()].push(key);
+        }
+        let mut unresolved = self.unresolved.borrow_mut();
+        for name in sub.filter.unresolved() {
+            unresolved.entry(*name).or_default().push(key);
+        }
+    }
+
+    /// Forgets a stream (its body was dropped: finished or client gone).
+    pub fn unsubscribe(&self, key: usize) {
+        let Some(mut sub) = self.subs.borrow_mut().try_remove(key) else {
+            return;
+        };
+        let dropped = sub.clear();
+        self.metrics()
+            .pending_events
+            .fetch_sub(dropped as i64, Ordering::Relaxed);
+        self.metrics().subscribers.fetch_sub(1, Ordering::Relaxed);
+        if sub.mode != Mode::Live {
+            return;
+        }
+        let remove = |list: &mut Vec<usize>| {
+            if let Some(pos) = list.iter().position(|k| *k == key) {
+                list.swap_remove(pos);
+            }
+        };
+        if sub.filter.is_all() {
+            remove(&mut self.firehose.borrow_mut());
+            return;
+        }
+        let mut by_symbol = self.by_symbol.borrow_mut();
+        for id in sub.filter.ids() {
+            if let Some(list) = by_symbol.get_mut(id.index()) {
+                remove(list);
+            }
+        }
+        let mut unresolved = self.unresolved.borrow_mut();
+        for name in sub.filter.unresolved() {
+            if let Some(list) = unresolved.get_mut(name) {
+                remove(list);
+                if list.is_empty() {
+                    unresolved.remove(name);
+                }
+            }
+        }
+    }
+
+    // === dispatch ===
+
+    /// Dispatches up to [`DISPATCH_PER_YIELD`] published events; true if more are waiting.
+    pub fn dispatch_available(&self) -> bool {
+        let ring = &self.shared.ring;
+        let head = ring.head();
+        let cursor = self.cursor.get();
+        if cursor >= head {
+            self.metrics().ring_lag.store(0, Ordering::Relaxed);
+            return false;
+        }
+        let upto = head.min(cursor + DISPATCH_PER_YIELD);
+        let mut seq = cursor + 1;
+        while seq <= upto {
+            match ring.read(seq) {
+                Ok(event) => {
+                    self.dispatch(&event);
+                    self.cursor.set(seq);
+                    seq += 1;
+                }
+                Err(ReadError::Lagged { oldest }) => {
+                    self.on_lag(oldest);
+                    break;
+                }
+                Err(ReadError::NotYet) => break,
+            }
+        }
+        self.wake_all();
+        self.metrics()
+            .ring_lag
+            .store(head.saturating_sub(self.cursor.get()), Ordering::Relaxed);
+        self.cursor.get() < ring.head()
+    }
+
+    fn dispatch(&self, event: &Arc<Event>) {
+        let index = event.symbol_id.index();
+        {
+            let mut latest = self.latest.borrow_mut();
+            if latest.len() <= index {
+                latest.resize(index + 1, None);
+            }
+            latest[index] = Some(event.clone());
+        }
+        if self.by_symbol.borrow().len() <= index {
+            self.learn_symbols(index);
+        }
+        let by_symbol = self.by_symbol.borrow();
+        let firehose = self.firehose.borrow();
+        let mut subs = self.subs.borrow_mut();
+        let mut to_wake = self.to_wake.borrow_mut();
+        let metrics = self.metrics();
+        let (mut pending, mut conflated) = (0i64, 0u64);
+        for &key in by_symbol[index].iter().chain(firehose.iter()) {
+            let Some(sub) = subs.get_mut(key) else {
+                continue;
+            };
+            let pushed = sub.push_live(Queued::of(event));
+            pending += pushed.pending_delta;
+            conflated += pushed.conflated;
+            if let Some(waker) = sub.waker.take() {
+                to_wake.push(waker);
+            }
+        }
+        if pending != 0 {
+            metrics.pending_events.fetch_add(pending, Ordering::Relaxed);
+        }
+        if conflated != 0 {
+            metrics.conflated.fetch_add(conflated, Ordering::Relaxed);
+        }
+    }
+
+    /// Grows the per-symbol index to cover id `index`, moving streams waiting for newly named
+    /// symbols (open universe) into it.
+    fn learn_symbols(&self, index: usize) {
+        let mut by_symbol = self.by_symbol.borrow_mut();
+        let first_new = by_symbol.len();
+        by_symbol.resize_with(index + 1, Vec::new);
+        let mut unresolved = self.unresolved.borrow_mut();
+        if unresolved.is_empty() {
+            return;
+        }
+        let universe = self.shared.cache.universe();
+        let mut subs = self.subs.borrow_mut();
+        for i in first_new..=index {
+            let id = SymbolId(i as u32);
+            let Some(name) = universe.name(id) else {
+                continue;
+            };
+            if let Some(keys) = unresolved.remove(&name) {
+                for key in &keys {
+                    if let Some(sub) = subs.get_mut(*key) {
+                        sub.filter.resolve(&name, id);
+                    }
+                }
+                by_symbol[i].extend(keys);
+            }
+        }
+    }
+
+    fn wake_all(&self) {
+        let wakers: Vec<Waker> = std::mem::take(&mut *self.to_wake.borrow_mut());
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// The shard fell a whole ring behind the sequencer: the ticks it missed are gone, so no
+    /// stream of this shard can continue without a gap. End each with a `retry:` hint (the
+    /// client resumes with its last id and gets a `reset`), and rebuild the latest prices.
+    fn on_lag(&self, oldest: Seq) {
+        let mut subs = self.subs.borrow_mut();
+        let metrics = self.metrics();
+        tracing::warn!(
+            shard = self.id,
+            streams = subs.len(),
+            "shard fell a whole ring behind; closing its streams"
+        );
+        for (_, sub) in subs.iter_mut() {
+            if sub.ending.is_none() {
+                let dropped = sub.clear();
+                metrics
+                    .pending_events
+                    .fetch_sub(dropped as i64, Ordering::Relaxed);
+                sub.ending = Some(Ending::Lagged);
+                metrics.lag_disconnects.fetch_add(1, Ordering::Relaxed);
+                if let Some(waker) = sub.waker.take() {
+                    self.to_wake.borrow_mut().push(waker);
+                }
+            }
+        }
+        drop(subs);
+        self.resync_latest(oldest);
+        self.cursor.set(oldest - 1);
+    }
+
+    /// Rebuilds the latest-event table as of `oldest - 1` from the cache: a symbol whose cached
+    /// event is older than `oldest` has exactly that as its latest; one with a newer event gets
+    /// it back from the ring as the dispatcher replays from `oldest`.
+    fn resync_latest(&self, oldest: Seq) {
+        let universe = self.shared.cache.universe();
+        let mut latest = self.latest.borrow_mut();
+        latest.clear();
+        for i in 0..universe.len() {
+            let event = universe
+                .latest(SymbolId(i as u32))
+                .filter(|e| e.seq < oldest);
+            latest.push(event);
+        }
+    }
+
+    // === writing ===
+
+    /// Fills the next batch for stream `key`; `Pending` (after storing `waker`) when there is
+    /// nothing to send yet.
+    pub fn fill(&self, key: usize, waker: &Waker) -> Poll<Fill> {
+        let mut subs = self.subs.borrow_mut();
+        let Some(sub) = subs.get_mut(key) else {
+            return Poll::Ready(Fill::End);
+        };
+        let mut register = false;
+        if let Mode::CatchUp { next } = sub.mode
+            && sub.ending.is_none()
+            && sub.prelude_len() == 0
+        {
+            register = self.catch_up(sub, next);
+        }
+        if register {
+            drop(subs);
+            self.register_live(key);
+            subs = self.subs.borrow_mut();
+        }
+        let Some(sub) = subs.get_mut(key) else {
+            return Poll::Ready(Fill::End);
+        };
+        let mut batch = smallvec::SmallVec::new();
+        let now = crate::clock::now_ns();
+        let mut latency = self.latency.borrow_mut();
+        let (events, bytes, live) =
+            sub.drain_into(&mut batch, MAX_BATCH_EVENTS, MAX_BATCH_BYTES, |rx| {
+                // Saturating: a feed's clock may be ahead of ours.
+                let _ = latency.record(now.saturating_sub(rx).max(1));
+            });
+        let metrics = self.metrics();
+        if !batch.is_empty() {
+            sub.active = true;
+            metrics
+                .events_sent
+                .fetch_add(events as u64, Ordering::Relaxed);
+            metrics
+                .bytes_sent
+                .fetch_add(bytes as u64, Ordering::Relaxed);
+            if live > 0 {
+                metrics
+                    .pending_events
+                    .fetch_sub(live as i64, Ordering::Relaxed);
+            }
+            if matches!(sub.mode, Mode::CatchUp { .. }) {
+                // More of the ring to read after this batch is written.
+                waker.wake_by_ref();
+            }
+            return Poll::Ready(Fill::Data(batch));
+        }
+        if sub.ending.is_some() {
+            if sub.final_sent {
+                return Poll::Ready(Fill::End);
+            }
+            sub.final_sent = true;
+            batch.push(self.retry_line.clone());
+            return Poll::Ready(Fill::Data(batch));
+        }
+        if matches!(sub.mode, Mode::CatchUp { .. }) {
+            // Scanned a stretch of the ring without a match: continue on the next poll.
+            waker.wake_by_ref();
+            return Poll::Pending;
+        }
+        match &sub.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => sub.waker = Some(waker.clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Reads the ring for a resuming stream, from `next` towards the cursor; returns true when
+    /// it has caught up and must be registered for live events.
+    fn catch_up(&self, sub: &mut Subscriber, mut next: Seq) -> bool {
+        let ring = &self.shared.ring;
+        let target = self.cursor.get();
+        let universe = self.shared.cache.universe();
+        let scan_end = target.min(next + CATCH_UP_SCAN - 1);
+        let mut found = 0;
+        while next <= scan_end && found < MAX_BATCH_EVENTS {
+            match ring.read(next) {
+                Ok(event) => {
+                    if sub.filter.matches(event.symbol_id, &universe) {
+                        sub.push_prelude(event.frame.tick.clone(), 1);
+                        found += 1;
+                    }
+                    next += 1;
+                }
+                Err(_) => {
+                    // Overwritten while we were catching up: cannot continue without a gap.
+                    sub.ending = Some(Ending::Lagged);
+                    self.metrics()
+                        .lag_disconnects
+                        .fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
+            }
+        }
+        sub.covered = next - 1;
+        if next > target {
+            sub.mode = Mode::Live;
+            true
+        } else {
+            sub.mode = Mode::CatchUp { next };
+            false
+        }
+    }
+
+    /// Queues a `: hb` comment on every stream that wrote nothing since the last beat.
+    fn heartbeat(&self) {
+        static HEARTBEAT: Bytes = Bytes::from_static(b": hb\n\n");
+        let mut subs = self.subs.borrow_mut();
+        for (_, sub) in subs.iter_mut() {
+            if !sub.active && sub.ending.is_none() {
+                sub.push_prelude(HEARTBEAT.clone(), 0);
+                if let Some(waker) = sub.waker.take() {
+                    waker.wake();
+                }
+            }
+            sub.active = false;
+        }
+    }
+
+    /// Marks every stream to end after its queue (shutdown).
+    pub fn begin_drain(&self) {
+        let mut subs = self.subs.borrow_mut();
+        for (_, sub) in subs.iter_mut() {
+            if sub.ending.is_none() {
+                sub.ending = Some(Ending::Drain);
+            }
+            if let Some(waker) = sub.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// True once shutdown began.
+    pub fn is_draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Relaxed)
+    }
+
+    fn merge_latency(&self) {
+        self.shared
+            .metrics
+            .merge_latency(self.id, &mut self.latency.borrow_mut());
+    }
+}
