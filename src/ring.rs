@@ -129,9 +129,16 @@ impl Ring {
         }
         match self.slots[(seq & self.mask) as usize].load_full() {
             Some(event) if event.seq == seq => Ok(event),
-            // Overwritten by a newer lap (or being overwritten right now).
+            // Overwritten by a newer lap. The writer may not have published that newer head
+            // yet (slot first, head second), so derive the oldest held from the event itself.
+            Some(newer) if newer.seq > seq => Err(ReadError::Lagged {
+                oldest: self
+                    .oldest()
+                    .max((newer.seq + 1).saturating_sub(self.slots.len() as u64)),
+            }),
+            // Unreachable given the store/publish order; answering "lagged" is the safe side.
             _ => Err(ReadError::Lagged {
-                oldest: self.oldest(),
+                oldest: self.oldest().max(seq + 1),
             }),
         }
     }
@@ -206,7 +213,11 @@ mod tests {
                             }
                             Err(ReadError::NotYet) => std::thread::yield_now(),
                             Err(ReadError::Lagged { oldest }) => {
-                                assert!(oldest > next);
+                                assert!(
+                                    oldest > next,
+                                    "oldest {oldest} next {next} head {}",
+                                    ring.head()
+                                );
                                 lags += 1;
                                 next = oldest;
                             }

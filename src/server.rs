@@ -6,6 +6,7 @@
 //! 3. stop accepting; each shard dispatches what the ring still holds, flushes every stream,
 //!    ends it with a `retry:` hint and a clean end of body, and closes its connections;
 //! 4. whatever is still open when the timeout expires is cut.
+//!
 //! Must never leave a thread or task running past `run`'s return.
 
 use std::io::Write as _;
