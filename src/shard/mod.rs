@@ -273,19 +273,17 @@ impl ShardState {
     /// preceded by a `reset` event; the cut is the current cursor.
     fn push_snapshot(&self, sub: &mut Subscriber, reset: Option<(&str, Seq, Seq, Seq)>) {
         let cursor = self.cursor.get();
-        let universe = self.shared.cache.universe();
-        let mut events: Vec<Arc<Event>> = self
-            .latest
-            .borrow()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| {
-                let event = e.as_ref()?;
-                sub.filter
-                    .matches(SymbolId(i as u32), &universe)
-                    .then(|| event.clone())
-            })
-            .collect();
+        let latest = self.latest.borrow();
+        let mut events: Vec<Arc<Event>> = if sub.filter.is_all() {
+            latest.iter().flatten().cloned().collect()
+        } else {
+            // Names unresolved at subscription time have no event yet: ids are enough.
+            sub.filter
+                .ids()
+                .filter_map(|id| latest.get(id.index()).cloned().flatten())
+                .collect()
+        };
+        drop(latest);
         events.sort_unstable_by_key(|e| e.seq);
         if let Some((reason, last, oldest, head)) = reset {
             let id = events.first().map_or(cursor, |e| e.seq);
