@@ -3,7 +3,7 @@
 //! Place in the flow: the sequencer bumps the ingest counters, each shard its own cache-padded
 //! [`ShardMetrics`] (written only from that shard's thread, so `Relaxed` adds never contend),
 //! the feeds their reject counters. Latency is recorded into a shard-local histogram and merged
-//! into [`Metrics::latency`] once a second, so the hot path never takes a lock; `/metrics`
+//! into the shared per-shard histograms once a second, so the hot path never takes a lock; `/metrics`
 //! reads everything with relaxed loads (a scrape is a snapshot, not a transaction).
 //! Must never allocate or lock per tick.
 

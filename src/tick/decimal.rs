@@ -33,7 +33,7 @@ pub enum DecimalError {
 }
 
 impl Decimal {
-    /// Builds a decimal from its parts. `scale` above [`MAX_SCALE`] is refused.
+    /// Builds a decimal from its parts. `scale` above 18 (`MAX_SCALE`) is refused.
     pub fn new(mantissa: i64, scale: u8) -> Option<Self> {
         (scale <= MAX_SCALE).then_some(Self { mantissa, scale })
     }
