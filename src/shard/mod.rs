@@ -139,12 +139,12 @@ async fn run(
 /// Follows the ring and dispatches events until `stop`.
 async fn dispatcher(shard: Rc<ShardState>, notify: Arc<Notify>, stop: CancellationToken) {
     loop {
+        while shard.dispatch_available() {
+            tokio::task::yield_now().await;
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = notify.notified() => {}
-        }
-        while shard.dispatch_available() {
-            tokio::task::yield_now().await;
         }
     }
 }
@@ -202,7 +202,9 @@ pub struct ShardState {
 impl ShardState {
     /// A shard starting at the ring's current head.
     pub fn new(id: usize, shared: Arc<Shared>) -> Self {
-        let cursor = shared.ring.head();
+        // Start before the oldest event still held: events sequenced before this thread got
+        // here are replayed by the dispatcher, not skipped.
+        let cursor = shared.ring.oldest() - 1;
         let retry_line = Bytes::from(format!("retry: {}\n\n", shared.config.retry.as_millis()));
         let shard = Self {
             id,
@@ -235,6 +237,9 @@ impl ShardState {
 
     /// Registers a stream and queues its opening bytes; returns its key.
     pub fn subscribe(&self, filter: Filter, start: Start) -> usize {
+        // Catch up with the ring first, so the snapshot includes every tick already sequenced
+        // (a symbol priced anywhere gets a `snapshot`, not a first `tick`).
+        while self.dispatch_available() {}
         let capacity = self.shared.config.subscriber_buffer;
         let cursor = self.cursor.get();
         let ring = &self.shared.ring;
