@@ -16,6 +16,15 @@ use crate::tick::{Symbol, SymbolError};
 #[derive(Debug, Clone, Parser)]
 #[command(version, about, long_about = None)]
 pub struct Cli {
+    /// A TOML file of settings (same names as the flags, with `_` for `-`; see README).
+    /// Flags given on the command line override it.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Validate the settings (flags and `--config` file), print them, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+
     /// HTTP listen address (port 0 picks a free port; the bound address is printed on stdout).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -87,6 +96,125 @@ pub struct Cli {
     /// keep increasing across restarts and a client resuming from an earlier run is detected.
     #[arg(long)]
     pub seq_base: Option<u64>,
+}
+
+/// The `--config` file: every field optional, unknown fields refused.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// HTTP listen address, e.g. `"0.0.0.0:8080"`.
+    pub listen: Option<SocketAddr>,
+    /// Tick sources, e.g. `["synthetic", "tcp-listen://127.0.0.1:9000"]`.
+    pub feeds: Option<Vec<String>>,
+    /// Symbols of the synthetic market.
+    pub synthetic_symbols: Option<usize>,
+    /// Synthetic ticks per second, in total.
+    pub synthetic_rate: Option<f64>,
+    /// Seed of the synthetic random walk.
+    pub synthetic_seed: Option<u64>,
+    /// The only symbols that exist (closes the universe).
+    pub universe: Option<Vec<String>>,
+    /// Shard threads.
+    pub shards: Option<usize>,
+    /// Ticks kept for resume.
+    pub ring_capacity: Option<usize>,
+    /// Heartbeat interval, e.g. `"15s"`.
+    pub heartbeat: Option<String>,
+    /// `retry:` hint, e.g. `"2s"`.
+    pub retry: Option<String>,
+    /// Events queued per subscriber before conflation.
+    pub subscriber_buffer: Option<usize>,
+    /// SO_SNDBUF of stream sockets (0 = kernel default).
+    pub sndbuf: Option<usize>,
+    /// Bound on graceful shutdown, e.g. `"5s"`.
+    pub drain_timeout: Option<String>,
+    /// Longest feed line in bytes.
+    pub max_line: Option<usize>,
+    /// Most distinct symbols an open universe accepts.
+    pub max_symbols: Option<usize>,
+    /// Most symbols per request.
+    pub max_symbols_per_request: Option<usize>,
+    /// First sequence number.
+    pub seq_base: Option<u64>,
+}
+
+impl Cli {
+    /// Parses the command line and merges the `--config` file under it: a setting comes from
+    /// the command line if given there, else from the file, else its default.
+    pub fn parse_with_file() -> Result<Self, ConfigError> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Self::command().get_matches();
+        let mut cli = Self::from_arg_matches(&matches).map_err(|e| e.exit())?;
+        let given =
+            |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let Some(path) = cli.config.clone() else {
+            return Ok(cli);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::FileRead {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let file: FileConfig = toml::from_str(&text).map_err(|error| ConfigError::FileParse {
+            path: path.display().to_string(),
+            message: error.to_string(),
+        })?;
+        cli.merge(file, given)?;
+        Ok(cli)
+    }
+
+    /// Takes each setting of `file` that `given` says the command line did not set.
+    pub fn merge(
+        &mut self,
+        file: FileConfig,
+        given: impl Fn(&str) -> bool,
+    ) -> Result<(), ConfigError> {
+        macro_rules! take {
+            ($field:ident) => {
+                if let Some(value) = file.$field {
+                    if !given(stringify!($field)) {
+                        self.$field = value;
+                    }
+                }
+            };
+            ($field:ident, some) => {
+                if let Some(value) = file.$field {
+                    if !given(stringify!($field)) {
+                        self.$field = Some(value);
+                    }
+                }
+            };
+            ($field:ident, duration) => {
+                if let Some(text) = file.$field {
+                    if !given(stringify!($field)) {
+                        self.$field = humantime::parse_duration(&text).map_err(|e| {
+                            ConfigError::FileValue {
+                                field: stringify!($field),
+                                message: format!("{text:?}: {e}"),
+                            }
+                        })?;
+                    }
+                }
+            };
+        }
+        take!(listen);
+        take!(feeds);
+        take!(synthetic_symbols);
+        take!(synthetic_rate);
+        take!(synthetic_seed);
+        take!(universe, some);
+        take!(shards, some);
+        take!(ring_capacity);
+        take!(heartbeat, duration);
+        take!(retry, duration);
+        take!(subscriber_buffer);
+        take!(sndbuf);
+        take!(drain_timeout, duration);
+        take!(max_line);
+        take!(max_symbols);
+        take!(max_symbols_per_request);
+        take!(seq_base, some);
+        Ok(())
+    }
 }
 
 /// Where ticks come from.
@@ -161,6 +289,30 @@ pub enum ConfigError {
     /// A numeric setting is out of range.
     #[error("{0}")]
     OutOfRange(&'static str),
+    /// The `--config` file cannot be read.
+    #[error("--config {path}: {source}")]
+    FileRead {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The `--config` file is not valid TOML for these settings (unknown key, wrong type...).
+    #[error("--config {path}: {message}")]
+    FileParse {
+        /// The file.
+        path: String,
+        /// What the parser said, with line and column.
+        message: String,
+    },
+    /// A value in the `--config` file is not usable.
+    #[error("--config: {field}: {message}")]
+    FileValue {
+        /// The setting.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
 }
 
 impl Cli {
@@ -298,6 +450,42 @@ mod tests {
             ]
         );
         assert_eq!(config.universe.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn file_settings_apply_unless_given_on_the_command_line() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"127.0.0.1:9999\"\nshards = 3\nheartbeat = \"250ms\"\nfeeds = [\"tcp-listen://127.0.0.1:0\"]\n",
+        )
+        .unwrap();
+        let mut cli = Cli::try_parse_from(["tickcast", "--shards", "5"]).unwrap();
+        cli.merge(file, |id| id == "shards").unwrap();
+        let config = cli.into_config().unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9999".parse().unwrap());
+        assert_eq!(config.shards, 5);
+        assert_eq!(config.heartbeat, Duration::from_millis(250));
+        assert_eq!(config.feeds.len(), 1);
+    }
+
+    #[test]
+    fn file_errors_are_clear() {
+        let unknown = toml::from_str::<FileConfig>("lisen = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("lisen"), "{unknown}");
+        let wrong = toml::from_str::<FileConfig>("shards = \"two\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wrong.contains("shards") || wrong.contains("invalid type"),
+            "{wrong}"
+        );
+        let file: FileConfig = toml::from_str("retry = \"soon\"").unwrap();
+        let mut cli = Cli::try_parse_from(["tickcast"]).unwrap();
+        assert!(matches!(
+            cli.merge(file, |_| false),
+            Err(ConfigError::FileValue { field: "retry", .. })
+        ));
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use tickcast::config::Cli;
@@ -17,13 +16,25 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = match Cli::parse().into_config() {
+    let cli = match Cli::parse_with_file() {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("tickcast: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let check_only = cli.check_config;
+    let config = match cli.into_config() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("tickcast: {error}");
             return ExitCode::from(2);
         }
     };
+    if check_only {
+        println!("configuration ok:\n{config:#?}");
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("tickcast-control")
