@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
-use bytes::Bytes;
 use crossbeam_utils::CachePadded;
 
 use crate::tick::{Seq, SymbolId, Tick};
@@ -38,13 +37,6 @@ pub struct Event {
     pub tick: Tick,
     /// The encoded frames, see [`crate::shard::frame`].
     pub frame: crate::shard::frame::Frame,
-}
-
-impl Event {
-    /// The complete `tick` event bytes: `id:`, `event: tick`, `data:`, blank line.
-    pub fn tick_frame(&self) -> &Bytes {
-        &self.frame.tick
-    }
 }
 
 /// Why [`Ring::read`] returned no event.

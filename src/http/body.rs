@@ -16,12 +16,12 @@ use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
 use smallvec::SmallVec;
 
-use crate::shard::{Fill, MAX_BATCH_EVENTS, ShardState};
+use crate::shard::{Fill, MAX_BATCH_CHUNKS, ShardState};
 
 /// Frames handed to hyper in one piece.
 #[derive(Debug, Default)]
 pub struct Batch {
-    chunks: SmallVec<[Bytes; MAX_BATCH_EVENTS + 2]>,
+    chunks: SmallVec<[Bytes; MAX_BATCH_CHUNKS + 2]>,
     index: usize,
 }
 
@@ -33,7 +33,7 @@ impl Batch {
         Self { chunks, index: 0 }
     }
 
-    fn from_chunks(mut chunks: SmallVec<[Bytes; MAX_BATCH_EVENTS + 2]>) -> Self {
+    fn from_chunks(mut chunks: SmallVec<[Bytes; MAX_BATCH_CHUNKS + 2]>) -> Self {
         // `Buf::chunk` must not be empty while bytes remain.
         chunks.retain(|c| !c.is_empty());
         Self { chunks, index: 0 }

@@ -40,9 +40,9 @@ use subscriber::{Ending, Filter, Mode, Queued, Subscriber};
 
 /// Ring events dispatched before the dispatcher yields to let bodies write.
 pub const DISPATCH_PER_YIELD: u64 = 4096;
-/// Most events in one batch handed to hyper (one writev): keeps a batch's iovecs under the
+/// Most chunks (frames, or halves of snapshot frames) in one batch handed to hyper (one writev): keeps a batch's iovecs under the
 /// kernel's and hyper's limits while amortising the syscall.
-pub const MAX_BATCH_EVENTS: usize = 32;
+pub const MAX_BATCH_CHUNKS: usize = 32;
 /// Most bytes in one batch.
 pub const MAX_BATCH_BYTES: usize = 32 * 1024;
 /// Ring entries a resuming subscriber scans per poll.
@@ -177,7 +177,7 @@ pub enum Start {
 #[allow(clippy::large_enum_variant)]
 pub enum Fill {
     /// Chunks to write.
-    Data(smallvec::SmallVec<[Bytes; MAX_BATCH_EVENTS + 2]>),
+    Data(smallvec::SmallVec<[Bytes; MAX_BATCH_CHUNKS + 2]>),
     /// The stream is over.
     End,
 }
@@ -543,7 +543,7 @@ impl ShardState {
         let now = crate::clock::now_ns();
         let mut latency = self.latency.borrow_mut();
         let (events, bytes, live) =
-            sub.drain_into(&mut batch, MAX_BATCH_EVENTS, MAX_BATCH_BYTES, |rx| {
+            sub.drain_into(&mut batch, MAX_BATCH_CHUNKS, MAX_BATCH_BYTES, |rx| {
                 // Saturating: a feed's clock may be ahead of ours.
                 let _ = latency.record(now.saturating_sub(rx).max(1));
             });
@@ -595,7 +595,7 @@ impl ShardState {
         let universe = self.shared.cache.universe();
         let scan_end = target.min(next + CATCH_UP_SCAN - 1);
         let mut found = 0;
-        while next <= scan_end && found < MAX_BATCH_EVENTS {
+        while next <= scan_end && found < MAX_BATCH_CHUNKS {
             match ring.read(next) {
                 Ok(event) => {
                     if sub.filter.matches(event.symbol_id, &universe) {

@@ -323,18 +323,19 @@ impl Subscriber {
         dropped
     }
 
-    /// Moves up to `max_events` events (prelude first, then live in sequence order) into
-    /// `out`, calling `on_live(rx)` for each live event. Returns (events, bytes, live events).
+    /// Moves up to `max_chunks` chunks (prelude first, then live events in sequence order) into
+    /// `out`, stopping early once `max_bytes` is reached, and calls `on_live(rx)` for each live
+    /// event. Returns (events completed, bytes, live events).
     pub fn drain_into(
         &mut self,
         out: &mut impl Extend<Bytes>,
-        max_events: usize,
+        max_chunks: usize,
         max_bytes: usize,
         mut on_live: impl FnMut(u64),
     ) -> (usize, usize, usize) {
         let (mut events, mut bytes, mut live) = (0usize, 0usize, 0usize);
         let mut chunks = 0usize;
-        while chunks < max_events && bytes < max_bytes {
+        while chunks < max_chunks && bytes < max_bytes {
             let Some(item) = self.prelude.pop_front() else {
                 break;
             };
@@ -343,7 +344,7 @@ impl Subscriber {
             chunks += 1;
             out.extend(std::iter::once(item.bytes));
         }
-        while chunks < max_events && bytes < max_bytes {
+        while chunks < max_chunks && bytes < max_bytes {
             let Some(slot) = self.queue.pop_front() else {
                 break;
             };
