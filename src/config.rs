@@ -1,21 +1,130 @@
 //! Command-line settings, parsed once into typed, validated values.
 //!
-//! Place in the flow: `main` parses [`Cli`] and turns it into a [`Config`] with
-//! [`Cli::into_config`]; everything else receives the `Config` (or the part it needs) as an
-//! argument. Nothing outside this module reads flags or the environment.
+//! Place in the flow: `main` calls [`parse`], which reads the command line (and the `--config`
+//! file) into an [`Invocation`]: serve (live or replaying files), export, or record. Everything
+//! else receives the typed values it needs as arguments. Nothing outside this module reads
+//! flags or the environment.
 //! Must never be consulted on the hot path: values are copied into the components at start-up.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::Parser;
+use std::path::PathBuf;
 
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::feed::venue::Format;
+use crate::replay::export::ExportFormat;
+use crate::replay::pace::Speed;
 use crate::tick::{Symbol, SymbolError};
 
 /// tickcast: live market ticks to thousands of Server-Sent-Events subscribers.
+///
+/// Without a subcommand it serves (the flags below). `tickcast replay FILE...` serves recorded
+/// files, or converts them with `--to jsonl|csv`; `tickcast record` writes what a live source
+/// sends.
 #[derive(Debug, Clone, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// Server settings (when no subcommand is given).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    /// What to do instead of serving a live feed.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Replay recorded files: serve them as a live feed, or convert them (`--to jsonl|csv`).
+    Replay(Box<ReplayArgs>),
+    /// Record what a live source sends, with receive times, in a file replay reads back.
+    Record(RecordArgs),
+}
+
+/// `tickcast replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// Recorded files (plain, gzip or zstd; JSON lines, `<ns> <json>` lines, cryptofeed text
+    /// captures, or tickcast recordings). Several files are merged in timestamp order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Message format of the files: auto (detected per line), native, binance, coinbase,
+    /// coinbase-advanced, kraken, bitstamp.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+
+    /// Pace: a factor of the recorded speed (`1`, `10`, `0.5`) or `max` (as fast as possible).
+    #[arg(long, default_value = "1")]
+    pub speed: String,
+
+    /// Start again from the beginning after the last record (serving only).
+    #[arg(long = "loop")]
+    pub looping: bool,
+
+    /// Skip records received before this time (RFC 3339 such as `2024-08-08T23:55:00Z`, or
+    /// ns since the epoch).
+    #[arg(long)]
+    pub from: Option<String>,
+
+    /// Either an end time (as `--from`: stop after it) or an export format, `jsonl` or `csv`
+    /// (convert to normalized ticks instead of serving).
+    #[arg(long)]
+    pub to: Option<String>,
+
+    /// Export destination (with `--to jsonl|csv`); standard output when absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Largest backwards step of receive time tolerated inside one file; records further out of
+    /// order are rejected (`timestamp_out_of_order`).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub max_backstep: Duration,
+
+    /// Server settings when serving the replay.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `tickcast record`.
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// The live source: `tcp-listen://HOST:PORT` (feed clients send lines) or `synthetic`.
+    #[arg(long)]
+    pub feed: String,
+
+    /// Output file; `.zst` or `.gz` compresses. With `--rotate`, a sequence number is inserted
+    /// before the extension (`ticks.000001.jsonl.zst`).
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Start a new file after this much data (`256MiB`, `1GB`) or time (`1h`, `15m`).
+    #[arg(long)]
+    pub rotate: Option<String>,
+
+    /// Longest accepted line in bytes; longer lines are counted and not recorded.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_line: usize,
+
+    /// Synthetic market settings when `--feed synthetic`.
+    #[arg(long, default_value_t = 500)]
+    pub synthetic_symbols: usize,
+
+    /// Synthetic ticks per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub synthetic_rate: f64,
+
+    /// Synthetic seed.
+    #[arg(long, default_value_t = 1)]
+    pub synthetic_seed: u64,
+}
+
+/// Server settings: the flags of `tickcast` (serve) and of `tickcast replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
     /// A TOML file of settings (same names as the flags, with `_` for `-`; see README).
     /// Flags given on the command line override it.
     #[arg(long)]
@@ -138,17 +247,14 @@ pub struct FileConfig {
     pub seq_base: Option<u64>,
 }
 
-impl Cli {
-    /// Parses the command line and merges the `--config` file under it: a setting comes from
-    /// the command line if given there, else from the file, else its default.
-    pub fn parse_with_file() -> Result<Self, ConfigError> {
-        use clap::{CommandFactory, FromArgMatches};
-        let matches = Self::command().get_matches();
-        let mut cli = Self::from_arg_matches(&matches).map_err(|e| e.exit())?;
+impl ServeArgs {
+    /// Merges the `--config` file (if any) under the flags found in `matches`: a setting comes
+    /// from the command line if given there, else from the file, else its default.
+    pub fn merge_file(&mut self, matches: &ArgMatches) -> Result<(), ConfigError> {
         let given =
             |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-        let Some(path) = cli.config.clone() else {
-            return Ok(cli);
+        let Some(path) = self.config.clone() else {
+            return Ok(());
         };
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::FileRead {
             path: path.display().to_string(),
@@ -158,8 +264,7 @@ impl Cli {
             path: path.display().to_string(),
             message: error.to_string(),
         })?;
-        cli.merge(file, given)?;
-        Ok(cli)
+        self.merge(file, given)
     }
 
     /// Takes each setting of `file` that `given` says the command line did not set.
@@ -224,6 +329,282 @@ pub enum FeedSource {
     Synthetic,
     /// Listen for native JSON-lines feed clients on this address.
     TcpListen(SocketAddr),
+    /// Recorded files, replayed.
+    Replay(ReplaySpec),
+}
+
+/// Which recorded files to replay, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaySpec {
+    /// The files, merged in timestamp order.
+    pub files: Vec<PathBuf>,
+    /// Message format (or per-line detection).
+    pub format: Format,
+    /// Pace.
+    pub speed: Speed,
+    /// Start again after the end.
+    pub looping: bool,
+    /// Skip records before this time (ns since the epoch).
+    pub from: Option<u64>,
+    /// Stop after this time (ns since the epoch).
+    pub to: Option<u64>,
+    /// Largest tolerated backwards step of time inside one file, in ns.
+    pub max_backstep: u64,
+    /// Longest accepted line.
+    pub max_line: usize,
+}
+
+/// `tickcast replay ... --to jsonl|csv`.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// What to read.
+    pub spec: ReplaySpec,
+    /// Output format.
+    pub format: ExportFormat,
+    /// Output file (standard output when `None`).
+    pub out: Option<PathBuf>,
+    /// First sequence number.
+    pub seq_base: u64,
+}
+
+/// What `tickcast record` listens to.
+#[derive(Debug, Clone)]
+pub enum RecordSource {
+    /// Feed clients on this address.
+    TcpListen(SocketAddr),
+    /// The synthetic market, as native JSON lines.
+    Synthetic(SyntheticConfig),
+}
+
+/// When `tickcast record` starts a new file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotate {
+    /// After this many bytes of records (before compression).
+    Size(u64),
+    /// After this much time.
+    Every(Duration),
+}
+
+/// `tickcast record`.
+#[derive(Debug, Clone)]
+pub struct RecordConfig {
+    /// The live source.
+    pub source: RecordSource,
+    /// Output path (pattern, with rotation).
+    pub out: PathBuf,
+    /// Rotation, if any.
+    pub rotate: Option<Rotate>,
+    /// Longest accepted line.
+    pub max_line: usize,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub enum Invocation {
+    /// Serve (live feeds, or a replay when `feeds` holds [`FeedSource::Replay`]).
+    Serve {
+        /// Validated settings.
+        config: Config,
+        /// `--check-config`: print and exit.
+        check_only: bool,
+    },
+    /// Convert recorded files to normalized ticks.
+    Export(ExportConfig),
+    /// Record a live source.
+    Record(RecordConfig),
+}
+
+/// Parses the process's command line (exits with clap's message on a syntax error or `--help`).
+pub fn parse() -> Result<Invocation, ConfigError> {
+    let matches = Cli::command().get_matches();
+    invocation(&matches)
+}
+
+/// Parses `args` (the first is the program name), for tests.
+pub fn parse_from<I, T>(args: I) -> Result<Invocation, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Cli::command()
+        .try_get_matches_from(args)
+        .map_err(|e| ConfigError::Usage(e.to_string()))?;
+    invocation(&matches)
+}
+
+fn invocation(matches: &ArgMatches) -> Result<Invocation, ConfigError> {
+    let cli = Cli::from_arg_matches(matches).map_err(|e| ConfigError::Usage(e.to_string()))?;
+    match cli.command {
+        None => {
+            let mut serve = cli.serve;
+            serve.merge_file(matches)?;
+            let check_only = serve.check_config;
+            Ok(Invocation::Serve {
+                config: serve.into_config()?,
+                check_only,
+            })
+        }
+        Some(Command::Replay(args)) => {
+            let args = *args;
+            let sub = matches
+                .subcommand_matches("replay")
+                .ok_or_else(|| ConfigError::Usage("replay: no arguments".into()))?;
+            replay_invocation(args, sub)
+        }
+        Some(Command::Record(args)) => Ok(Invocation::Record(record_config(args)?)),
+    }
+}
+
+fn replay_invocation(args: ReplayArgs, matches: &ArgMatches) -> Result<Invocation, ConfigError> {
+    let mut serve = args.serve;
+    serve.merge_file(matches)?;
+    let format: Format = args
+        .format
+        .parse()
+        .map_err(|_| ConfigError::BadFormat(args.format.clone()))?;
+    let speed: Speed = args
+        .speed
+        .parse()
+        .map_err(|_| ConfigError::BadSpeed(args.speed.clone()))?;
+    let from = args
+        .from
+        .as_deref()
+        .map(|t| parse_time("--from", t))
+        .transpose()?;
+    let (export, to) = match args.to.as_deref() {
+        Some("jsonl") => (Some(ExportFormat::Jsonl), None),
+        Some("csv") => (Some(ExportFormat::Csv), None),
+        Some(t) => (None, Some(parse_time("--to", t)?)),
+        None => (None, None),
+    };
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(ConfigError::OutOfRange("--from is after --to"));
+    }
+    let spec = ReplaySpec {
+        files: args.files,
+        format,
+        speed,
+        looping: args.looping,
+        from,
+        to,
+        max_backstep: args.max_backstep.as_nanos().min(u128::from(u64::MAX)) as u64,
+        max_line: serve.max_line,
+    };
+    if let Some(format) = export {
+        if args.looping {
+            return Err(ConfigError::OutOfRange(
+                "--loop makes no sense with --to jsonl|csv",
+            ));
+        }
+        return Ok(Invocation::Export(ExportConfig {
+            spec,
+            format,
+            out: args.out,
+            seq_base: serve.seq_base.unwrap_or(1),
+        }));
+    }
+    if args.out.is_some() {
+        return Err(ConfigError::OutOfRange("--out goes with --to jsonl|csv"));
+    }
+    if matches.value_source("feeds") == Some(clap::parser::ValueSource::CommandLine) {
+        return Err(ConfigError::OutOfRange(
+            "replay serves its FILES: --feed cannot be combined with it",
+        ));
+    }
+    // Replays are numbered from 1 so the same files give the same ids every run.
+    serve.seq_base = Some(serve.seq_base.unwrap_or(1));
+    let check_only = serve.check_config;
+    let mut config = serve.into_config()?;
+    config.feeds = vec![FeedSource::Replay(spec)];
+    Ok(Invocation::Serve { config, check_only })
+}
+
+fn record_config(args: RecordArgs) -> Result<RecordConfig, ConfigError> {
+    let source = match parse_feed(&args.feed)? {
+        FeedSource::TcpListen(addr) => RecordSource::TcpListen(addr),
+        FeedSource::Synthetic => RecordSource::Synthetic(SyntheticConfig {
+            symbols: args.synthetic_symbols,
+            rate: args.synthetic_rate,
+            seed: args.synthetic_seed,
+        }),
+        FeedSource::Replay(_) => return Err(ConfigError::BadFeed(args.feed)),
+    };
+    if let RecordSource::Synthetic(synthetic) = &source {
+        validate_synthetic(synthetic)?;
+    }
+    let rotate = args.rotate.as_deref().map(parse_rotate).transpose()?;
+    if args.max_line < 64 {
+        return Err(ConfigError::OutOfRange("--max-line must be >= 64"));
+    }
+    Ok(RecordConfig {
+        source,
+        out: args.out,
+        rotate,
+        max_line: args.max_line,
+    })
+}
+
+/// A time bound: RFC 3339 (`2024-08-08T23:55:00Z`, fractions allowed) or ns since the epoch.
+pub fn parse_time(flag: &'static str, text: &str) -> Result<u64, ConfigError> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map_err(|_| ConfigError::BadTime {
+            flag,
+            text: text.to_owned(),
+        });
+    }
+    humantime::parse_rfc3339_weak(text)
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64)
+        .ok_or_else(|| ConfigError::BadTime {
+            flag,
+            text: text.to_owned(),
+        })
+}
+
+/// `--rotate`: a duration (`15m`, `1h`) or a size (`512MiB`, `1GB`, `1000000`).
+pub fn parse_rotate(text: &str) -> Result<Rotate, ConfigError> {
+    let bad = || ConfigError::BadRotate(text.to_owned());
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let size = number.parse::<u64>().ok().and_then(|n| {
+        let factor: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KB" | "kB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            _ => return None,
+        };
+        n.checked_mul(factor)
+    });
+    if let Some(size) = size {
+        return if size >= 4096 {
+            Ok(Rotate::Size(size))
+        } else {
+            Err(bad())
+        };
+    }
+    match humantime::parse_duration(text) {
+        Ok(every) if every >= Duration::from_secs(1) => Ok(Rotate::Every(every)),
+        _ => Err(bad()),
+    }
+}
+
+fn validate_synthetic(synthetic: &SyntheticConfig) -> Result<(), ConfigError> {
+    if !(synthetic.rate.is_finite() && synthetic.rate > 0.0) {
+        return Err(ConfigError::OutOfRange("--synthetic-rate must be > 0"));
+    }
+    if synthetic.symbols == 0 || synthetic.symbols > 9999 {
+        return Err(ConfigError::OutOfRange(
+            "--synthetic-symbols must be 1..=9999",
+        ));
+    }
+    Ok(())
 }
 
 /// The synthetic market's settings.
@@ -286,9 +667,33 @@ pub enum ConfigError {
         /// Why.
         source: SymbolError,
     },
-    /// A numeric setting is out of range.
+    /// A numeric setting is out of range, or settings contradict each other.
     #[error("{0}")]
     OutOfRange(&'static str),
+    /// The command line does not parse.
+    #[error("{0}")]
+    Usage(String),
+    /// `--format` names no known message format.
+    #[error(
+        "--format {0:?}: expected auto, native, binance, coinbase, coinbase-advanced, kraken or bitstamp"
+    )]
+    BadFormat(String),
+    /// `--speed` is neither a positive factor nor `max`.
+    #[error("--speed {0:?}: expected a positive factor such as 1 or 10, or max")]
+    BadSpeed(String),
+    /// A time bound does not parse.
+    #[error("{flag} {text:?}: expected RFC 3339 (2024-08-08T23:55:00Z) or ns since the epoch")]
+    BadTime {
+        /// The flag.
+        flag: &'static str,
+        /// The value.
+        text: String,
+    },
+    /// `--rotate` is neither a size nor a duration.
+    #[error(
+        "--rotate {0:?}: expected a size (512MiB, 1GB; at least 4096 bytes) or a duration (15m, 1h)"
+    )]
+    BadRotate(String),
     /// The `--config` file cannot be read.
     #[error("--config {path}: {source}")]
     FileRead {
@@ -315,7 +720,7 @@ pub enum ConfigError {
     },
 }
 
-impl Cli {
+impl ServeArgs {
     /// Validates the flags.
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let mut feeds = Vec::new();
@@ -336,14 +741,12 @@ impl Cli {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
-        if !(self.synthetic_rate.is_finite() && self.synthetic_rate > 0.0) {
-            return Err(ConfigError::OutOfRange("--synthetic-rate must be > 0"));
-        }
-        if self.synthetic_symbols == 0 || self.synthetic_symbols > 9999 {
-            return Err(ConfigError::OutOfRange(
-                "--synthetic-symbols must be 1..=9999",
-            ));
-        }
+        let synthetic = SyntheticConfig {
+            symbols: self.synthetic_symbols,
+            rate: self.synthetic_rate,
+            seed: self.synthetic_seed,
+        };
+        validate_synthetic(&synthetic)?;
         let shards = self
             .shards
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -378,11 +781,7 @@ impl Cli {
         Ok(Config {
             listen: self.listen,
             feeds,
-            synthetic: SyntheticConfig {
-                symbols: self.synthetic_symbols,
-                rate: self.synthetic_rate,
-                seed: self.synthetic_seed,
-            },
+            synthetic,
             universe,
             shards,
             ring_capacity: self.ring_capacity,
@@ -419,7 +818,7 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
         let mut all = vec!["tickcast"];
         all.extend_from_slice(args);
-        Cli::try_parse_from(all).unwrap().into_config()
+        Cli::try_parse_from(all).unwrap().serve.into_config()
     }
 
     #[test]
@@ -458,7 +857,9 @@ mod tests {
             "listen = \"127.0.0.1:9999\"\nshards = 3\nheartbeat = \"250ms\"\nfeeds = [\"tcp-listen://127.0.0.1:0\"]\n",
         )
         .unwrap();
-        let mut cli = Cli::try_parse_from(["tickcast", "--shards", "5"]).unwrap();
+        let mut cli = Cli::try_parse_from(["tickcast", "--shards", "5"])
+            .unwrap()
+            .serve;
         cli.merge(file, |id| id == "shards").unwrap();
         let config = cli.into_config().unwrap();
         assert_eq!(config.listen, "127.0.0.1:9999".parse().unwrap());
@@ -481,11 +882,83 @@ mod tests {
             "{wrong}"
         );
         let file: FileConfig = toml::from_str("retry = \"soon\"").unwrap();
-        let mut cli = Cli::try_parse_from(["tickcast"]).unwrap();
+        let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
         assert!(matches!(
             cli.merge(file, |_| false),
             Err(ConfigError::FileValue { field: "retry", .. })
         ));
+    }
+
+    #[test]
+    fn replay_serves_or_exports() {
+        let Invocation::Serve { config, .. } = parse_from([
+            "tickcast", "replay", "a.gz", "b.zst", "--speed", "max", "--to", "1000",
+        ])
+        .unwrap() else {
+            panic!("replay without --to jsonl|csv serves");
+        };
+        assert_eq!(config.seq_base, 1);
+        let FeedSource::Replay(spec) = &config.feeds[0] else {
+            panic!()
+        };
+        assert_eq!(spec.files.len(), 2);
+        assert_eq!(spec.speed, Speed::Max);
+        assert_eq!(spec.to, Some(1000));
+        let Invocation::Export(export) = parse_from([
+            "tickcast",
+            "replay",
+            "a.gz",
+            "--to",
+            "csv",
+            "--from",
+            "2024-08-08T23:55:00Z",
+        ])
+        .unwrap() else {
+            panic!("--to csv exports");
+        };
+        assert_eq!(export.format, ExportFormat::Csv);
+        assert_eq!(export.spec.from, Some(1_723_161_300_000_000_000));
+        assert!(matches!(
+            parse_from(["tickcast", "replay", "a", "--speed", "fast"]),
+            Err(ConfigError::BadSpeed(_))
+        ));
+        assert!(matches!(
+            parse_from(["tickcast", "replay", "a", "--format", "ftx"]),
+            Err(ConfigError::BadFormat(_))
+        ));
+        assert!(matches!(
+            parse_from(["tickcast", "replay", "a", "--to", "yesterday"]),
+            Err(ConfigError::BadTime { .. })
+        ));
+        assert!(matches!(
+            parse_from(["tickcast", "replay"]),
+            Err(ConfigError::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn record_rotation() {
+        assert_eq!(parse_rotate("512MiB").unwrap(), Rotate::Size(512 << 20));
+        assert_eq!(parse_rotate("1GB").unwrap(), Rotate::Size(1_000_000_000));
+        assert_eq!(
+            parse_rotate("15m").unwrap(),
+            Rotate::Every(Duration::from_secs(900))
+        );
+        for bad in ["", "10", "5XB", "0s", "soon"] {
+            assert!(parse_rotate(bad).is_err(), "{bad}");
+        }
+        let Invocation::Record(record) = parse_from([
+            "tickcast",
+            "record",
+            "--feed",
+            "tcp-listen://127.0.0.1:0",
+            "--out",
+            "x.jsonl.zst",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert!(matches!(record.source, RecordSource::TcpListen(_)));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod config;
 pub mod feed;
 pub mod http;
 pub mod metrics;
+pub mod replay;
 pub mod ring;
 pub mod server;
 pub mod shard;

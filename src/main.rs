@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
-use tickcast::config::Cli;
+use tickcast::config::Invocation;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -16,25 +16,40 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = match Cli::parse_with_file() {
-        Ok(cli) => cli,
+    let invocation = match tickcast::config::parse() {
+        Ok(invocation) => invocation,
         Err(error) => {
             eprintln!("tickcast: {error}");
             return ExitCode::from(2);
         }
     };
-    let check_only = cli.check_config;
-    let config = match cli.into_config() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("tickcast: {error}");
-            return ExitCode::from(2);
+    let config = match invocation {
+        Invocation::Serve {
+            config,
+            check_only: true,
+        } => {
+            println!("configuration ok:\n{config:#?}");
+            return ExitCode::SUCCESS;
+        }
+        Invocation::Serve { config, .. } => config,
+        Invocation::Export(export) => {
+            return match tickcast::replay::export::run(&export) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("tickcast: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Invocation::Record(record) => {
+            return run_async(tickcast::replay::record::run(record, shutdown_signal()));
         }
     };
-    if check_only {
-        println!("configuration ok:\n{config:#?}");
-        return ExitCode::SUCCESS;
-    }
+    run_async(tickcast::server::run(config, shutdown_signal()))
+}
+
+/// Runs `work` on the control runtime and turns its outcome into the exit code.
+fn run_async<E: std::fmt::Display>(work: impl Future<Output = Result<(), E>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("tickcast-control")
@@ -47,7 +62,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(tickcast::server::run(config, shutdown_signal()));
+    let result = runtime.block_on(work);
     // Connections still open after the drain timeout are cut here, with the runtime.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {

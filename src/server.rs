@@ -38,6 +38,9 @@ pub enum ServerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A replay's files cannot be opened.
+    #[error("replay: {0}")]
+    Replay(#[from] crate::replay::source::ReplayError),
     /// A thread or runtime could not be created.
     #[error("cannot start {what}: {source}")]
     Spawn {
@@ -54,15 +57,16 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let synthetic = config.feeds.contains(&FeedSource::Synthetic);
-    let has_tcp = config
+    // Sources whose symbols are not known up front make an open universe (unless --universe).
+    let open_source = config
         .feeds
         .iter()
-        .any(|f| matches!(f, FeedSource::TcpListen(_)));
+        .any(|f| matches!(f, FeedSource::TcpListen(_) | FeedSource::Replay(_)));
     let mut declared = config.universe.clone().unwrap_or_default();
     if synthetic {
         declared.extend(synthetic::symbols(config.synthetic.symbols));
     }
-    let kind = if config.universe.is_none() && has_tcp {
+    let kind = if config.universe.is_none() && open_source {
         UniverseKind::Open
     } else {
         UniverseKind::Closed
@@ -126,6 +130,20 @@ pub async fn run(
                     tx.clone(),
                     feed_stop.clone(),
                 ));
+            }
+            FeedSource::Replay(spec) => {
+                // Fail at start-up on a missing or unreadable file, not later in a thread.
+                crate::replay::live::check(spec)?;
+                let (spec, tx, metrics, stop) =
+                    (spec.clone(), tx.clone(), metrics.clone(), feed_stop.clone());
+                feeds.spawn(async move {
+                    let replay = tokio::task::spawn_blocking(move || {
+                        crate::replay::live::run(&spec, &tx, &metrics, &stop)
+                    });
+                    if let Err(error) = replay.await {
+                        tracing::error!(%error, "replay thread failed");
+                    }
+                });
             }
             FeedSource::TcpListen(addr) => {
                 let feed_listener =

@@ -12,6 +12,7 @@ mod reject;
 pub mod sequencer;
 pub mod synthetic;
 pub mod tcp;
+pub mod venue;
 
 pub use reject::Reject;
 

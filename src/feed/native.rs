@@ -24,6 +24,9 @@
 //! When a line has several faults, the reject is the first check that fails in the order `sym`,
 //! `px`, `qty`, `bid`, `bid_qty`, `ask`, `ask_qty`, missing price, `ts`, whatever the key order.
 //!
+//! The parsing half, `LineParser` (UTF-8 check, lossless number view, simd-json tape), is
+//! shared with the exchange decoders of [`super::venue`], which read the same tape.
+//!
 //! Decoding allocates nothing in the steady state: the scratch buffer, simd-json's buffers and
 //! the tape are reused from line to line. This module must never round a number through `f64`,
 //! do I/O, log, or read the clock.
@@ -42,13 +45,7 @@ const MAX_TIMESTAMP: u64 = i64::MAX as u64;
 
 /// Decodes native feed lines into [`Tick`]s, reusing its buffers from line to line.
 pub struct NativeDecoder {
-    /// The line rewritten by [`lossless_number_view`], plus simd-json's padding.
-    scratch: Vec<u8>,
-    /// simd-json's working buffers (structural indexes, unescaped strings).
-    buffers: Buffers,
-    /// The tape's allocation, kept empty between lines. Its lifetime is `'static` only because
-    /// it is empty: `Tape::reset` re-brands the emptied allocation after each line.
-    tape: Tape<'static>,
+    parser: LineParser,
 }
 
 impl Default for NativeDecoder {
@@ -61,15 +58,59 @@ impl NativeDecoder {
     /// A decoder with small initial buffers; they grow to the longest line seen, then stay.
     pub fn new() -> Self {
         Self {
-            scratch: Vec::new(),
-            buffers: Buffers::default(),
-            tape: Tape(Vec::new()),
+            parser: LineParser::new(),
         }
     }
 
     /// Decodes one line (without its `\n`; surrounding whitespace and a trailing `\r` are
     /// tolerated). `rx` is the ingest time in ns since the Unix epoch, copied to [`Tick::rx`].
     pub fn decode(&mut self, line: &[u8], rx: u64) -> Result<Tick, Reject> {
+        self.parser.parse(line, |root| read_tick(root, rx))
+    }
+}
+
+impl fmt::Debug for NativeDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NativeDecoder")
+            .field("parser", &self.parser)
+            .finish()
+    }
+}
+
+// === impl LineParser ===
+
+/// Parses one JSON line at a time into simd-json's tape, behind the lossless number view, and
+/// lends the parsed root to a reader. Shared by [`NativeDecoder`] and the venue decoders
+/// ([`super::venue`]), so every format gets the same exact numbers, the same syntax checks and
+/// the same buffer reuse.
+pub(crate) struct LineParser {
+    /// The line rewritten by [`lossless_number_view`], plus simd-json's padding.
+    scratch: Vec<u8>,
+    /// simd-json's working buffers (structural indexes, unescaped strings).
+    buffers: Buffers,
+    /// The tape's allocation, kept empty between lines. Its lifetime is `'static` only because
+    /// it is empty: `Tape::reset` re-brands the emptied allocation after each line.
+    tape: Tape<'static>,
+}
+
+impl LineParser {
+    /// A parser with small initial buffers; they grow to the longest line seen, then stay.
+    pub(crate) fn new() -> Self {
+        Self {
+            scratch: Vec::new(),
+            buffers: Buffers::default(),
+            tape: Tape(Vec::new()),
+        }
+    }
+
+    /// Parses one line (surrounding whitespace and a trailing `\r` tolerated) and hands its
+    /// root value to `read`. Numbers appear on the tape as one-element arrays holding their
+    /// source text (see the lossless number view below), so [`Field::of`] reads them.
+    pub(crate) fn parse<R>(
+        &mut self,
+        line: &[u8],
+        read: impl FnOnce(Value<'_, '_>) -> Result<R, Reject>,
+    ) -> Result<R, Reject> {
         let line = line.trim_ascii();
         // Checked up front so a bad byte is reported as such wherever it is, rather than as
         // whatever syntax error the pre-pass or simd-json trips on first. ASCII lines, the
@@ -86,10 +127,10 @@ impl NativeDecoder {
         self.scratch.resize(len + INPUT_PADDING, 0);
 
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new()));
-        let decoded =
+        let outcome =
             match simd_json::fill_tape_padded(&mut self.scratch, len, &mut self.buffers, &mut tape)
             {
-                Ok(()) => read_tick(tape.as_value(), rx),
+                Ok(()) => read(tape.as_value()),
                 Err(error) => Err(match error.error() {
                     ErrorType::InvalidUtf8 => Reject::InvalidUtf8,
                     _ => Reject::InvalidJson,
@@ -97,14 +138,26 @@ impl NativeDecoder {
             };
         // Empties the tape, ending its borrow of `scratch`, and keeps the allocation.
         self.tape = tape.reset();
-        decoded
+        outcome
+    }
+
+    /// Where the buffers live and how big they are, for tests that check nothing is
+    /// reallocated in the steady state.
+    #[cfg(test)]
+    pub(crate) fn allocations(&self) -> [usize; 4] {
+        [
+            self.scratch.as_ptr() as usize,
+            self.scratch.capacity(),
+            self.tape.0.as_ptr() as usize,
+            self.tape.0.capacity(),
+        ]
     }
 }
 
-impl fmt::Debug for NativeDecoder {
+impl fmt::Debug for LineParser {
     // Capacities only: the scratch buffer holds the last line, which may be hostile.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NativeDecoder")
+        f.debug_struct("LineParser")
             .field("scratch_capacity", &self.scratch.capacity())
             .field("tape_capacity", &self.tape.0.capacity())
             .finish_non_exhaustive()
@@ -226,7 +279,7 @@ fn is_json_number(token: &[u8]) -> bool {
 
 /// A field's value as the tape shows it after the lossless number view.
 #[derive(Clone, Copy)]
-enum Field<'a> {
+pub(crate) enum Field<'a> {
     /// The key did not appear.
     Unset,
     /// `null`.
@@ -240,7 +293,7 @@ enum Field<'a> {
 }
 
 impl<'a> Field<'a> {
-    fn of(value: Value<'_, 'a>) -> Self {
+    pub(crate) fn of(value: Value<'_, 'a>) -> Self {
         if let Some(text) = value.into_string() {
             Field::Text(text)
         } else if value.as_null().is_some() {
@@ -256,7 +309,7 @@ impl<'a> Field<'a> {
     }
 
     /// The decimal in a number or a numeric string; `None` when absent; `bad` otherwise.
-    fn decimal(self, bad: Reject) -> Result<Option<Decimal>, Reject> {
+    pub(crate) fn decimal(self, bad: Reject) -> Result<Option<Decimal>, Reject> {
         match self {
             Field::Unset | Field::Null => Ok(None),
             Field::Number(text) | Field::Text(text) => {
@@ -266,14 +319,14 @@ impl<'a> Field<'a> {
         }
     }
 
-    fn price(self) -> Result<Option<Decimal>, Reject> {
+    pub(crate) fn price(self) -> Result<Option<Decimal>, Reject> {
         match self.decimal(Reject::BadPrice)? {
             Some(px) if !px.is_positive() => Err(Reject::BadPrice),
             px => Ok(px),
         }
     }
 
-    fn size(self) -> Result<Option<Decimal>, Reject> {
+    pub(crate) fn size(self) -> Result<Option<Decimal>, Reject> {
         match self.decimal(Reject::BadSize)? {
             Some(qty) if qty.is_negative() => Err(Reject::BadSize),
             qty => Ok(qty),
@@ -311,7 +364,7 @@ struct RawTick<'a> {
 
 /// Reads the tick from a parsed line: one pass over the object's pairs, then the checks in a
 /// fixed order.
-fn read_tick(root: Value<'_, '_>, rx: u64) -> Result<Tick, Reject> {
+pub(crate) fn read_tick(root: Value<'_, '_>, rx: u64) -> Result<Tick, Reject> {
     let object = root.as_object().ok_or(Reject::NotAnObject)?;
     let mut raw = RawTick {
         sym: Field::Unset,
@@ -372,7 +425,7 @@ fn read_tick(root: Value<'_, '_>, rx: u64) -> Result<Tick, Reject> {
 
 /// Parses a number token as integer nanoseconds in `1..=MAX_TIMESTAMP`. The token already
 /// passed the JSON number grammar; a sign, a fraction or an exponent is refused here.
-fn parse_timestamp(token: &str) -> Result<u64, Reject> {
+pub(crate) fn parse_timestamp(token: &str) -> Result<u64, Reject> {
     let mut ns: u64 = 0;
     for &b in token.as_bytes() {
         if !b.is_ascii_digit() {
@@ -696,8 +749,14 @@ mod tests {
         let mut decoder = NativeDecoder::new();
         let line = br#"{"sym":"BTCUSDT","px":61837.63000000,"qty":0.5,"bid":61837.62,"ask":61837.63,"ts":1723075200123456789}"#;
         decoder.decode(line, 0).unwrap();
-        let scratch = (decoder.scratch.as_ptr(), decoder.scratch.capacity());
-        let tape = (decoder.tape.0.as_ptr(), decoder.tape.0.capacity());
+        let scratch = (
+            decoder.parser.scratch.as_ptr(),
+            decoder.parser.scratch.capacity(),
+        );
+        let tape = (
+            decoder.parser.tape.0.as_ptr(),
+            decoder.parser.tape.0.capacity(),
+        );
         for rx in 0..1000 {
             decoder.decode(line, rx).unwrap();
             decoder
@@ -705,10 +764,19 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(
-            (decoder.scratch.as_ptr(), decoder.scratch.capacity()),
+            (
+                decoder.parser.scratch.as_ptr(),
+                decoder.parser.scratch.capacity()
+            ),
             scratch
         );
-        assert_eq!((decoder.tape.0.as_ptr(), decoder.tape.0.capacity()), tape);
+        assert_eq!(
+            (
+                decoder.parser.tape.0.as_ptr(),
+                decoder.parser.tape.0.capacity()
+            ),
+            tape
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Why a feed line was refused: the [`Reject`] reasons, their metric labels and counter indexes.
 //!
-//! The framer ([`super::lines`]) and the decoders ([`super::native`]) raise a reason for each
+//! The framer ([`super::lines`]) and the decoders ([`super::native`], [`super::venue`]) raise a reason for each
 //! bad line on the feed task; the sequencer raises the universe-related ones on its thread. Every
 //! reason is counted in an array of atomic counters indexed by [`Reject::index`] and exported
 //! with [`Reject::as_str`] as the Prometheus label, so both are fixed for the life of the
@@ -25,29 +25,34 @@ pub enum Reject {
     /// The line is valid JSON but its top level is not an object.
     #[error("line is not a JSON object")]
     NotAnObject,
-    /// The `sym` field is absent or `null`.
+    /// The symbol field (`sym`, or the venue's: `s`, `product_id`, `symbol`, the channel name)
+    /// is absent or `null`.
     #[error("symbol missing")]
     MissingSymbol,
-    /// The `sym` field is not a string, or not a valid symbol name.
+    /// The symbol field is not a string, or not a valid symbol name (venue-qualified names
+    /// included).
     #[error("symbol is not a valid symbol name")]
     BadSymbol,
-    /// Neither a trade price (`px`) nor a quote price (`bid` / `ask`) is present.
+    /// Neither a trade price (`px`) nor a quote price (`bid` / `ask`) is present, or a venue
+    /// trade lacks its price, or a venue ticker shows neither a best bid nor a best ask.
     #[error("no trade price and no bid or ask")]
     MissingPrice,
-    /// A price (`px`, `bid`, `ask`) is not a decimal, has the wrong JSON type, is zero or
+    /// A price (`px`, `bid`, `ask`, or a venue's price field) is not a decimal, has the wrong JSON type, is zero or
     /// negative, or has more digits than an exact decimal holds.
     #[error("price is not a positive exact decimal")]
     BadPrice,
-    /// A size (`qty`, `bid_qty`, `ask_qty`) is not a decimal, has the wrong JSON type, is
+    /// A size (`qty`, `bid_qty`, `ask_qty`, or a venue's size field) is not a decimal, has the wrong JSON type, is
     /// negative, or has more digits than an exact decimal holds.
     #[error("size is not a non-negative exact decimal")]
     BadSize,
-    /// The `ts` field is absent or `null`.
+    /// The timestamp (`ts`, or the venue's time field) is absent or `null`.
     #[error("timestamp missing")]
     MissingTimestamp,
-    /// The `ts` field is not an integer JSON number of nanoseconds in `1..2^63` (a fraction, an
-    /// exponent, a sign, zero, too large, or another JSON type).
-    #[error("timestamp is not a positive integer of nanoseconds below 2^63")]
+    /// The timestamp is malformed or out of range: for `ts`, not an integer JSON number of
+    /// nanoseconds in `1..2^63` (a fraction, an exponent, a sign, zero, too large, or another
+    /// JSON type); for a venue, not the venue's epoch integer or RFC 3339 text, or outside
+    /// the years 2000 to 2099.
+    #[error("timestamp is malformed or out of range")]
     BadTimestamp,
     /// The symbol is outside the configured universe. Raised by the sequencer, not a decoder.
     #[error("symbol outside the configured universe")]
@@ -56,11 +61,31 @@ pub enum Reject {
     /// the sequencer, not a decoder.
     #[error("too many distinct symbols")]
     SymbolLimit,
+    /// A venue trade has no size. (Native lines may omit `qty`; an exchange trade always has
+    /// one, so its absence means the message is not what the decoder thinks it is.)
+    #[error("trade size missing")]
+    MissingSize,
+    /// Auto-detection found no supported format with this message's shape.
+    #[error("message matches no known feed format")]
+    UnknownFormat,
+    /// A well-formed message of the chosen venue whose type, event or channel the decoder does
+    /// not know (neither a tick nor a known kind to skip).
+    #[error("message type not recognised for this venue")]
+    UnknownMessage,
+    /// A message of the chosen venue whose envelope is missing or has the wrong shape: no
+    /// type/channel/event field, a wrapper without its payload, `data`/`events`/`trades` not
+    /// an array or object as the venue sends them.
+    #[error("message does not have the venue's structure")]
+    MalformedMessage,
+    /// A recorded message whose receive time is further behind the previous one of its file
+    /// than `--max-backstep`. Raised by replay, not a decoder.
+    #[error("timestamp far out of order")]
+    OutOfOrder,
 }
 
 impl Reject {
     /// Every reason, in [`Reject::index`] order.
-    pub const ALL: [Reject; 13] = [
+    pub const ALL: [Reject; 18] = [
         Reject::LineTooLong,
         Reject::InvalidUtf8,
         Reject::InvalidJson,
@@ -74,6 +99,11 @@ impl Reject {
         Reject::BadTimestamp,
         Reject::UnknownSymbol,
         Reject::SymbolLimit,
+        Reject::MissingSize,
+        Reject::UnknownFormat,
+        Reject::UnknownMessage,
+        Reject::MalformedMessage,
+        Reject::OutOfOrder,
     ];
 
     /// Number of reasons: the length of a per-reason counter array.
@@ -102,6 +132,11 @@ impl Reject {
             Reject::BadTimestamp => "bad_timestamp",
             Reject::UnknownSymbol => "unknown_symbol",
             Reject::SymbolLimit => "symbol_limit",
+            Reject::MissingSize => "missing_size",
+            Reject::UnknownFormat => "unknown_format",
+            Reject::UnknownMessage => "unknown_message",
+            Reject::MalformedMessage => "malformed_message",
+            Reject::OutOfOrder => "timestamp_out_of_order",
         }
     }
 }
@@ -117,7 +152,8 @@ mod tests {
         for (i, reject) in Reject::ALL.iter().enumerate() {
             assert_eq!(reject.index(), i, "{reject:?}");
         }
-        assert_eq!(Reject::COUNT, 13);
+        // The last declared variant closes `ALL`: a variant added without listing it fails here.
+        assert_eq!(Reject::OutOfOrder.index(), Reject::COUNT - 1);
         let unique: HashSet<Reject> = Reject::ALL.into_iter().collect();
         assert_eq!(unique.len(), Reject::COUNT);
     }

@@ -56,7 +56,8 @@ impl Frame {
     }
 }
 
-fn write_json(out: &mut Vec<u8>, seq: Seq, n: u64, tick: &Tick) {
+/// Appends the JSON object of an event (the `data:` of SSE, a line of a JSONL export).
+pub fn write_json(out: &mut Vec<u8>, seq: Seq, n: u64, tick: &Tick) {
     let mut num = itoa::Buffer::new();
     out.extend_from_slice(b"{\"sym\":\"");
     // Symbols are restricted to JSON-safe ASCII (see `Symbol::new`): no escaping needed.

@@ -12,6 +12,7 @@ mod conflation;
 mod fanout;
 mod feed;
 mod lifecycle;
+mod replay;
 mod requests;
 mod resume;
 mod stream;

@@ -42,6 +42,7 @@ pub(super) fn take_dropped_stderr() -> String {
 /// Flags for a server about to be spawned.
 pub struct ServerBuilder {
     args: Vec<String>,
+    subcommand: Vec<String>,
 }
 
 impl ServerBuilder {
@@ -49,6 +50,12 @@ impl ServerBuilder {
     pub fn flag(mut self, name: &str, value: &str) -> Self {
         self.args.push(name.to_owned());
         self.args.push(value.to_owned());
+        self
+    }
+
+    /// Runs a subcommand (`replay FILE...`) instead of plain serving; its words go first.
+    pub fn subcommand(mut self, words: &[&str]) -> Self {
+        self.subcommand = words.iter().map(|w| (*w).to_owned()).collect();
         self
     }
 
@@ -60,6 +67,7 @@ impl ServerBuilder {
     /// Spawns the server and waits for its ready line.
     pub async fn spawn(self) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tickcast"));
+        command.args(&self.subcommand);
         command.args(["--listen", "127.0.0.1:0"]);
         if !self.args.iter().any(|arg| arg == "--ring-capacity") {
             command.args(["--ring-capacity", TEST_RING_CAPACITY]);
@@ -191,7 +199,10 @@ pub struct Server {
 impl Server {
     /// A builder; add flags, then [`ServerBuilder::spawn`].
     pub fn builder() -> ServerBuilder {
-        ServerBuilder { args: Vec::new() }
+        ServerBuilder {
+            args: Vec::new(),
+            subcommand: Vec::new(),
+        }
     }
 
     /// A server whose only source is one TCP feed, with otherwise default flags.
