@@ -139,7 +139,9 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// A tick source; repeat for several. `synthetic` (a built-in synthetic market) or
-    /// `tcp-listen://HOST:PORT` (newline-delimited native JSON from any number of feed clients).
+    /// `tcp-listen://HOST:PORT[?format=NAME]` (newline-delimited JSON from any number of feed
+    /// clients; NAME: native (default), binance, coinbase, coinbase-advanced, kraken, bitstamp,
+    /// or auto to detect per line).
     #[arg(long = "feed", default_value = "synthetic")]
     pub feeds: Vec<String>,
 
@@ -327,8 +329,13 @@ impl ServeArgs {
 pub enum FeedSource {
     /// The built-in synthetic market.
     Synthetic,
-    /// Listen for native JSON-lines feed clients on this address.
-    TcpListen(SocketAddr),
+    /// Listen for JSON-lines feed clients on `addr`, decoding each line as `format`.
+    TcpListen {
+        /// Listen address.
+        addr: SocketAddr,
+        /// Message format (native by default; `auto` detects per line).
+        format: Format,
+    },
     /// Recorded files, replayed.
     Replay(ReplaySpec),
 }
@@ -523,7 +530,7 @@ fn replay_invocation(args: ReplayArgs, matches: &ArgMatches) -> Result<Invocatio
 
 fn record_config(args: RecordArgs) -> Result<RecordConfig, ConfigError> {
     let source = match parse_feed(&args.feed)? {
-        FeedSource::TcpListen(addr) => RecordSource::TcpListen(addr),
+        FeedSource::TcpListen { addr, .. } => RecordSource::TcpListen(addr),
         FeedSource::Synthetic => RecordSource::Synthetic(SyntheticConfig {
             symbols: args.synthetic_symbols,
             rate: args.synthetic_rate,
@@ -798,17 +805,29 @@ impl ServeArgs {
     }
 }
 
+/// Parses `synthetic` or `tcp-listen://HOST:PORT[?format=NAME]`.
 fn parse_feed(text: &str) -> Result<FeedSource, ConfigError> {
     if text == "synthetic" {
         return Ok(FeedSource::Synthetic);
     }
-    if let Some(addr) = text.strip_prefix("tcp-listen://") {
-        return addr
-            .parse()
-            .map(FeedSource::TcpListen)
-            .map_err(|_| ConfigError::BadFeed(text.to_owned()));
+    let bad = || ConfigError::BadFeed(text.to_owned());
+    let Some(rest) = text.strip_prefix("tcp-listen://") else {
+        return Err(bad());
+    };
+    let (addr, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let addr: SocketAddr = addr.parse().map_err(|_| bad())?;
+    let mut format = Format::Native;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("format", name)) => {
+                format = name
+                    .parse()
+                    .map_err(|_| ConfigError::BadFormat(name.to_owned()))?;
+            }
+            _ => return Err(bad()),
+        }
     }
-    Err(ConfigError::BadFeed(text.to_owned()))
+    Ok(FeedSource::TcpListen { addr, format })
 }
 
 #[cfg(test)]
@@ -844,7 +863,10 @@ mod tests {
         assert_eq!(
             config.feeds,
             vec![
-                FeedSource::TcpListen("127.0.0.1:9000".parse().unwrap()),
+                FeedSource::TcpListen {
+                    addr: "127.0.0.1:9000".parse().unwrap(),
+                    format: Format::Native
+                },
                 FeedSource::Synthetic
             ]
         );
@@ -959,6 +981,25 @@ mod tests {
             panic!()
         };
         assert!(matches!(record.source, RecordSource::TcpListen(_)));
+    }
+
+    #[test]
+    fn tcp_feeds_choose_their_format() {
+        assert_eq!(
+            parse_feed("tcp-listen://127.0.0.1:9000?format=binance").unwrap(),
+            FeedSource::TcpListen {
+                addr: "127.0.0.1:9000".parse().unwrap(),
+                format: Format::Binance
+            }
+        );
+        assert!(matches!(
+            parse_feed("tcp-listen://127.0.0.1:9000?format=ftx"),
+            Err(ConfigError::BadFormat(_))
+        ));
+        assert!(matches!(
+            parse_feed("tcp-listen://127.0.0.1:9000?fmt=auto"),
+            Err(ConfigError::BadFeed(_))
+        ));
     }
 
     #[test]

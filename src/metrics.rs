@@ -15,6 +15,7 @@ use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
 use crate::feed::Reject;
+use crate::feed::venue::skip;
 
 /// Per-shard counters and gauges.
 #[derive(Default)]
@@ -52,6 +53,7 @@ pub struct Metrics {
     /// Open feed connections.
     pub feed_connections: AtomicI64,
     rejects: [AtomicU64; Reject::COUNT],
+    skipped: [AtomicU64; skip::ALL.len()],
     shards: Box<[CachePadded<ShardMetrics>]>,
     latency: Box<[Mutex<Histogram<u64>>]>,
 }
@@ -73,6 +75,7 @@ impl Metrics {
             symbols: AtomicU64::new(0),
             feed_connections: AtomicI64::new(0),
             rejects: std::array::from_fn(|_| AtomicU64::new(0)),
+            skipped: std::array::from_fn(|_| AtomicU64::new(0)),
             shards: (0..shards)
                 .map(|_| CachePadded::new(ShardMetrics::default()))
                 .collect(),
@@ -85,6 +88,13 @@ impl Metrics {
     /// Counts one rejected feed line.
     pub fn reject(&self, reason: Reject) {
         self.rejects[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one valid feed message that is not a tick (`kind` is one of `venue::skip::ALL`).
+    pub fn skip(&self, kind: &str) {
+        if let Some(i) = skip::ALL.iter().position(|k| *k == kind) {
+            self.skipped[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Rejected feed lines so far for `reason`.
@@ -156,6 +166,19 @@ impl Metrics {
                 "tickcast_feed_rejects_total{{reason=\"{}\"}} {}",
                 reason.as_str(),
                 self.rejects(reason)
+            );
+        }
+        header(
+            &mut out,
+            "tickcast_feed_skipped_total",
+            "Valid feed messages that are not ticks (book updates, heartbeats, acks...), by kind.",
+            "counter",
+        );
+        for (kind, count) in skip::ALL.iter().zip(&self.skipped) {
+            let _ = writeln!(
+                out,
+                "tickcast_feed_skipped_total{{kind=\"{kind}\"}} {}",
+                count.load(Ordering::Relaxed)
             );
         }
 

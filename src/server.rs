@@ -61,7 +61,7 @@ pub async fn run(
     let open_source = config
         .feeds
         .iter()
-        .any(|f| matches!(f, FeedSource::TcpListen(_) | FeedSource::Replay(_)));
+        .any(|f| matches!(f, FeedSource::TcpListen { .. } | FeedSource::Replay(_)));
     let mut declared = config.universe.clone().unwrap_or_default();
     if synthetic {
         declared.extend(synthetic::symbols(config.synthetic.symbols));
@@ -145,7 +145,7 @@ pub async fn run(
                     }
                 });
             }
-            FeedSource::TcpListen(addr) => {
+            FeedSource::TcpListen { addr, format } => {
                 let feed_listener =
                     TcpListener::bind(addr)
                         .await
@@ -160,9 +160,10 @@ pub async fn run(
                         source,
                     })?;
                 feed_addrs.push(format!("tcp-listen://{bound}"));
-                tracing::info!(%bound, "feed listening (native JSON lines)");
+                tracing::info!(%bound, %format, "feed listening (JSON lines)");
                 feeds.spawn(tcp::run(
                     feed_listener,
+                    *format,
                     tx.clone(),
                     metrics.clone(),
                     config.max_line,

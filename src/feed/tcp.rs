@@ -1,7 +1,7 @@
-//! The TCP feed: native JSON lines from any number of feed clients.
+//! The TCP feed: JSON lines (native, or any venue's format) from any number of feed clients.
 //!
 //! Place in the flow: a listener task on the control runtime accepts feed clients; each
-//! connection task frames lines ([`super::lines`]), decodes them ([`super::native`]), stamps
+//! connection task frames lines ([`super::lines`]), decodes them ([`super::venue`]), stamps
 //! them with the receive time, and sends one batch per socket read to the sequencer. When the
 //! sequencer's channel is full the task waits, so TCP flow control slows the feed client down
 //! instead of anything accepted being dropped.
@@ -20,13 +20,14 @@ use tokio_util::task::TaskTracker;
 
 use super::RejectLog;
 use super::lines::LineFramer;
-use super::native::NativeDecoder;
 use super::sequencer::TickBatch;
+use super::venue::{Decoded, Decoder, Format};
 use crate::metrics::Metrics;
 
 /// Accepts feed clients on `listener` until `stop` is cancelled.
 pub async fn run(
     listener: TcpListener,
+    format: Format,
     tx: mpsc::Sender<TickBatch>,
     metrics: Arc<Metrics>,
     max_line: usize,
@@ -41,7 +42,7 @@ pub async fn run(
         match accepted {
             Ok((stream, peer)) => {
                 let (tx, metrics, stop) = (tx.clone(), metrics.clone(), stop.clone());
-                connections.spawn(serve(stream, peer, tx, metrics, max_line, stop));
+                connections.spawn(serve(stream, peer, format, tx, metrics, max_line, stop));
             }
             Err(error) => {
                 // Typically EMFILE: wait a little rather than spin.
@@ -57,6 +58,7 @@ pub async fn run(
 async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
+    format: Format,
     tx: mpsc::Sender<TickBatch>,
     metrics: Arc<Metrics>,
     max_line: usize,
@@ -65,7 +67,7 @@ async fn serve(
     tracing::info!(%peer, "feed client connected");
     metrics.feed_connections.fetch_add(1, Ordering::Relaxed);
     let mut framer = LineFramer::new(max_line);
-    let mut decoder = NativeDecoder::new();
+    let mut decoder = Decoder::new(format);
     let mut log = RejectLog::new(format!("tcp feed {peer}"));
     let mut line_no = 0u64;
     loop {
@@ -92,8 +94,9 @@ async fn serve(
             let Some(line) = line else { break };
             line_no += 1;
             match line {
-                Ok(line) => match decoder.decode(line, rx) {
-                    Ok(tick) => batch.push(tick),
+                Ok(line) => match decoder.decode(line, rx, &mut batch) {
+                    Ok(Decoded::Ticks(_)) => {}
+                    Ok(Decoded::Skipped(kind)) => metrics.skip(kind),
                     Err(reason) => {
                         metrics.reject(reason);
                         log.reject(reason, line_no, line);

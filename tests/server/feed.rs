@@ -162,3 +162,32 @@ async fn several_feed_clients_feed_one_sequence() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_tcp_feed_can_speak_an_exchange_format() {
+    within(TEST_TIMEOUT, async {
+        let server = Server::builder()
+            .flag("--feed", "tcp-listen://127.0.0.1:0?format=binance")
+            .spawn()
+            .await;
+        let mut stream = server.stream("/v1/stream?symbols=BINANCE:BTCUSDT").await;
+        let mut feed = server.feed().await;
+        // Real frames from the Binance recording: a depth diff (skipped), a trade.
+        feed.line(r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[["55653.87000000","0.00000000"]],"a":[]}}"#).await;
+        feed.line(r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#).await;
+        feed.line(r#"{"sym":"NATIVE","px":1,"ts":1}"#).await;
+        let event = stream.next_event(EVENT_TIMEOUT).await;
+        assert_eq!(event.event, "tick");
+        assert_eq!(event.sym(), "BINANCE:BTCUSDT");
+        assert_eq!(event.raw("px"), "61837.63000000");
+        assert_eq!(event.raw("ts"), "1723161255342000000");
+        eventually("the depth diff counted as skipped", SETTLE_TIMEOUT, async || {
+            let metrics = server.metrics().await;
+            (metrics.sum("tickcast_feed_skipped_total", &[("kind", "book_update")]) == 1.0
+                && metrics.sum("tickcast_feed_rejects_total", &[]) == 1.0)
+                .then_some(())
+        })
+        .await;
+    })
+    .await;
+}
