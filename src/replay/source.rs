@@ -201,6 +201,14 @@ impl FileSource {
                 Ok(Decoded::Ticks(0)) => continue,
                 Ok(Decoded::Ticks(_)) => {}
             }
+            // A venue message without a time of its own (Binance bookTicker) takes the receive
+            // time; a container without receive times leaves it with none at all.
+            if rx.is_none() && self.pending.iter().any(|t| t.ts == 0) {
+                summary.reject(Reject::MissingTimestamp.as_str(), &self.name, line_no);
+                rejects.push(Reject::MissingTimestamp);
+                self.pending.clear();
+                continue;
+            }
             let time = rx.unwrap_or_else(|| self.pending.first().map_or(0, |t| t.ts));
             if let Some(last) = self.last_time
                 && time.saturating_add(spec.max_backstep) < last
@@ -338,5 +346,108 @@ impl Merger {
     /// Lines the containers skipped (headers, sent frames, blank lines).
     pub fn container_skips(&self) -> u64 {
         self.sources.iter().map(FileSource::container_skips).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feed::venue::Format;
+    use crate::replay::pace::Speed;
+
+    fn spec(files: Vec<PathBuf>) -> ReplaySpec {
+        ReplaySpec {
+            files,
+            format: Format::Auto,
+            speed: Speed::Max,
+            looping: false,
+            from: None,
+            to: None,
+            max_backstep: 1_000,
+            max_line: 1 << 20,
+        }
+    }
+
+    fn write(name: &str, lines: &[String]) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("tickcast-source-{}-{name}", std::process::id()));
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    }
+
+    fn native(rx: u64, sym: &str) -> String {
+        format!("{rx} {{\"sym\":\"{sym}\",\"px\":1,\"ts\":{rx}}}")
+    }
+
+    fn drain(merger: &mut Merger) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        let mut ticks = Vec::new();
+        while let Some(time) = merger.next_into(&mut ticks) {
+            for tick in ticks.drain(..) {
+                out.push((time, tick.symbol.as_str().to_owned()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn files_merge_by_time_then_file_order() {
+        let a = write("a", &[native(10, "A1"), native(30, "A2"), native(30, "A3")]);
+        let b = write("b", &[native(5, "B1"), native(30, "B2"), native(40, "B3")]);
+        let mut merger = Merger::open(&spec(vec![a.clone(), b.clone()])).unwrap();
+        let got = drain(&mut merger);
+        let names: Vec<&str> = got.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!(names, ["B1", "A1", "A2", "A3", "B2", "B3"]);
+        assert_eq!(merger.summary.tick_count(), 6);
+        std::fs::remove_file(a).unwrap();
+        std::fs::remove_file(b).unwrap();
+    }
+
+    #[test]
+    fn far_out_of_order_is_rejected_near_is_clamped_and_ranges_apply() {
+        let a = write(
+            "order",
+            &[
+                native(5_000, "A"),
+                native(4_500, "B"),
+                native(1_000, "C"),
+                native(6_000, "D"),
+                native(9_000, "E"),
+            ],
+        );
+        let mut range = spec(vec![a.clone()]);
+        range.from = Some(4_800);
+        range.to = Some(7_000);
+        let mut merger = Merger::open(&range).unwrap();
+        let got = drain(&mut merger);
+        // B is 500 ns behind A (tolerated, clamped to A's time); C is 4 µs behind: rejected;
+        // E is after --to.
+        assert_eq!(
+            got,
+            [
+                (5_000, "A".into()),
+                (5_000, "B".into()),
+                (6_000, "D".into())
+            ]
+        );
+        assert_eq!(merger.summary.rejects["timestamp_out_of_order"].0, 1);
+        assert_eq!(
+            merger.summary.rejects["timestamp_out_of_order"].1[0],
+            format!("{}:3", a.display())
+        );
+        assert_eq!(merger.summary.filtered, 1);
+        std::fs::remove_file(a).unwrap();
+    }
+
+    #[test]
+    fn a_quote_without_any_time_is_rejected() {
+        let a = write(
+            "notime",
+            &[r#"{"u":1,"s":"BTCUSDT","b":"1.0","B":"1","a":"1.1","A":"1"}"#.to_owned()],
+        );
+        let mut merger = Merger::open(&spec(vec![a.clone()])).unwrap();
+        assert!(drain(&mut merger).is_empty());
+        assert_eq!(merger.summary.rejects["missing_timestamp"].0, 1);
+        std::fs::remove_file(a).unwrap();
     }
 }
