@@ -54,9 +54,7 @@ pub fn run(
         let mut batch: TickBatch = Vec::with_capacity(BATCH_TICKS);
         let mut staged = Vec::new();
         while let Some(time) = merger.next_into(&mut staged) {
-            for reason in merger.take_rejects() {
-                metrics.reject(reason);
-            }
+            count(&mut merger, metrics);
             if let Some(due) = pacer.due(time, now()) {
                 if !send(tx, &mut batch) {
                     return;
@@ -78,9 +76,7 @@ pub fn run(
                 return;
             }
         }
-        for reason in merger.take_rejects() {
-            metrics.reject(reason);
-        }
+        count(&mut merger, metrics);
         if !send(tx, &mut batch) {
             return;
         }
@@ -96,6 +92,16 @@ pub fn run(
         if !spec.looping || stop.is_cancelled() {
             return;
         }
+    }
+}
+
+/// Moves the merger's reject and skip counts into the live metrics.
+fn count(merger: &mut Merger, metrics: &Metrics) {
+    for reason in merger.take_rejects() {
+        metrics.reject(reason);
+    }
+    for kind in merger.take_skips() {
+        metrics.skip(kind);
     }
 }
 

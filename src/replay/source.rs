@@ -161,6 +161,7 @@ impl FileSource {
         spec: &ReplaySpec,
         summary: &mut Summary,
         rejects: &mut Vec<Reject>,
+        skips: &mut Vec<&'static str>,
     ) -> bool {
         self.pending.clear();
         while !self.done {
@@ -196,6 +197,7 @@ impl FileSource {
                 }
                 Ok(Decoded::Skipped(kind)) => {
                     *summary.skipped.entry(kind).or_default() += 1;
+                    skips.push(kind);
                     continue;
                 }
                 Ok(Decoded::Ticks(0)) => continue,
@@ -273,6 +275,8 @@ pub struct Merger {
     pub summary: Summary,
     /// Rejects since the last [`Merger::take_rejects`] (for the live metrics).
     rejects: Vec<Reject>,
+    /// Skipped kinds since the last [`Merger::take_skips`].
+    skips: Vec<&'static str>,
 }
 
 impl Merger {
@@ -289,10 +293,15 @@ impl Merger {
             sources,
             summary: Summary::default(),
             rejects: Vec::new(),
+            skips: Vec::new(),
         };
         for i in 0..merger.sources.len() {
-            merger.ready[i] =
-                merger.sources[i].advance(&merger.spec, &mut merger.summary, &mut merger.rejects);
+            merger.ready[i] = merger.sources[i].advance(
+                &merger.spec,
+                &mut merger.summary,
+                &mut merger.rejects,
+                &mut merger.skips,
+            );
         }
         Ok(merger)
     }
@@ -324,13 +333,23 @@ impl Merger {
             None => (time, time),
             Some((first, _)) => (first, time),
         });
-        self.ready[i] = source.advance(&self.spec, &mut self.summary, &mut self.rejects);
+        self.ready[i] = source.advance(
+            &self.spec,
+            &mut self.summary,
+            &mut self.rejects,
+            &mut self.skips,
+        );
         Some(time)
     }
 
     /// Rejects counted since the last call.
     pub fn take_rejects(&mut self) -> std::vec::Drain<'_, Reject> {
         self.rejects.drain(..)
+    }
+
+    /// Skipped message kinds counted since the last call.
+    pub fn take_skips(&mut self) -> std::vec::Drain<'_, &'static str> {
+        self.skips.drain(..)
     }
 
     /// Compressed bytes consumed over all files.
