@@ -236,3 +236,35 @@ fn record_then_replay_gives_back_what_was_sent() {
     assert!(summary.contains("rec.jsonl.zst:2"), "{summary}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn looping_replays_continue_the_sequence() {
+    within(TEST_TIMEOUT, async {
+        let server = Server::builder()
+            .subcommand(&["replay", COINBASE, "--loop"])
+            .flag("--speed", "max")
+            // Room for many seconds of looping before id 1 leaves the ring.
+            .flag("--ring-capacity", "4194304")
+            .spawn()
+            .await;
+        // 42 ticks per pass (2 of them YFI-BTC): three passes at least, numbered on without
+        // a restart.
+        server.wait_ingested(3 * 42).await;
+        let mut stream = server
+            .stream("/v1/stream?symbols=COINBASE:YFI-BTC&lastEventId=0")
+            .await;
+        let events = stream.events(6, EVENT_TIMEOUT).await;
+        let ns: Vec<u64> = events.iter().map(|e| e.n()).collect();
+        assert_eq!(
+            ns,
+            (1..=6).collect::<Vec<u64>>(),
+            "per-symbol counts go on across passes"
+        );
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq()).collect();
+        assert!(
+            seqs[2] > 42 && seqs[4] > 84,
+            "later passes continue the sequence: {seqs:?}"
+        );
+    })
+    .await;
+}
