@@ -15,4 +15,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== cargo test"
-cargo test --workspace --all-targets --locked
+# Default targets: lib, bins, integration tests and doctests (benches are built by clippy above
+# and run by `cargo bench`, see BENCHMARKS.md).
+cargo test --workspace --locked
