@@ -1,0 +1,2 @@
+//! Placeholder: the load tester is being written.
+fn main() {}
