@@ -14,26 +14,25 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
-use smallvec::SmallVec;
 
-use crate::shard::{Fill, MAX_BATCH_CHUNKS, ShardState};
+use crate::shard::{Chunks, Fill, ShardState};
 
 /// Frames handed to hyper in one piece.
 #[derive(Debug, Default)]
 pub struct Batch {
-    chunks: SmallVec<[Bytes; MAX_BATCH_CHUNKS + 2]>,
+    chunks: Chunks,
     index: usize,
 }
 
 impl Batch {
     /// A batch of one chunk.
     pub fn single(bytes: Bytes) -> Self {
-        let mut chunks = SmallVec::new();
+        let mut chunks = Chunks::new();
         chunks.push(bytes);
         Self { chunks, index: 0 }
     }
 
-    fn from_chunks(mut chunks: SmallVec<[Bytes; MAX_BATCH_CHUNKS + 2]>) -> Self {
+    fn from_chunks(mut chunks: Chunks) -> Self {
         // `Buf::chunk` must not be empty while bytes remain.
         chunks.retain(|c| !c.is_empty());
         Self { chunks, index: 0 }
@@ -177,7 +176,7 @@ mod tests {
 
     #[test]
     fn batch_is_a_vectored_buf() {
-        let mut chunks = SmallVec::new();
+        let mut chunks = Chunks::new();
         for part in ["id: 1\n", "", "data: x\n\n", "id: 2\n"] {
             chunks.push(Bytes::from(part));
         }

@@ -45,6 +45,12 @@ pub const DISPATCH_PER_YIELD: u64 = 4096;
 pub const MAX_BATCH_CHUNKS: usize = 32;
 /// Most bytes in one batch.
 pub const MAX_BATCH_BYTES: usize = 32 * 1024;
+/// Chunks a batch holds without a heap allocation: a low-rate stream's batch (one or two
+/// events) stays inline, a busy one spills once for many events.
+pub const INLINE_CHUNKS: usize = 4;
+/// The chunks of one batch.
+pub type Chunks = smallvec::SmallVec<[Bytes; INLINE_CHUNKS]>;
+
 /// Ring entries a resuming subscriber scans per poll.
 const CATCH_UP_SCAN: u64 = 16_384;
 
@@ -173,11 +179,9 @@ pub enum Start {
 }
 
 /// What the body gets when it asks for data.
-// The inline batch is the point: boxing it would allocate once per write per subscriber.
-#[allow(clippy::large_enum_variant)]
 pub enum Fill {
     /// Chunks to write.
-    Data(smallvec::SmallVec<[Bytes; MAX_BATCH_CHUNKS + 2]>),
+    Data(Chunks),
     /// The stream is over.
     End,
 }
@@ -539,12 +543,14 @@ impl ShardState {
         let Some(sub) = subs.get_mut(key) else {
             return Poll::Ready(Fill::End);
         };
-        let mut batch = smallvec::SmallVec::new();
-        let now = crate::clock::now_ns();
+        let mut batch = Chunks::new();
+        let mut now = None;
         let mut latency = self.latency.borrow_mut();
         let (events, bytes, live) =
             sub.drain_into(&mut batch, MAX_BATCH_CHUNKS, MAX_BATCH_BYTES, |rx| {
-                // Saturating: a feed's clock may be ahead of ours.
+                // One clock read per batch, only when it has live events. Saturating: a feed's
+                // clock may be ahead of ours.
+                let now = *now.get_or_insert_with(crate::clock::now_ns);
                 let _ = latency.record(now.saturating_sub(rx).max(1));
             });
         let metrics = self.metrics();

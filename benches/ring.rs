@@ -1,0 +1,163 @@
+//! The ring against crossbeam's `ArrayQueue`: one writer publishing events, readers following.
+//!
+//! Our ring is a broadcast structure (every reader sees every event, readers never remove), so
+//! the baseline is given the same work: one queue per reader, the writer pushing each event
+//! into every reader's queue. Measured: single-thread write-then-read of a batch (pure cost),
+//! and one writer thread with two reader threads.
+//!
+//! Run: `cargo bench --bench ring`. Results: BENCHMARKS.md ("ring").
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::thread;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use crossbeam::queue::ArrayQueue;
+use tickcast::ring::{Event, ReadError, Ring};
+use tickcast::shard::frame::Frame;
+use tickcast::tick::{Decimal, Symbol, SymbolId, Tick, TickKind};
+
+const BATCH: u64 = 4096;
+
+fn tick() -> Tick {
+    Tick {
+        symbol: Symbol::new("SYN0001").expect("symbol"),
+        kind: TickKind::Trade,
+        px: Decimal::new(10_125, 2),
+        qty: Decimal::new(300, 0),
+        bid: None,
+        bid_qty: None,
+        ask: None,
+        ask_qty: None,
+        ts: 1,
+        rx: 2,
+    }
+}
+
+fn events(count: u64) -> Vec<Arc<Event>> {
+    let tick = tick();
+    (1..=count)
+        .map(|seq| {
+            Arc::new(Event {
+                seq,
+                symbol_id: SymbolId(0),
+                n: seq,
+                tick,
+                frame: Frame::encode(seq, seq, &tick),
+            })
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let prepared = events(BATCH);
+    let mut group = c.benchmark_group("ring_single_thread");
+    group.throughput(Throughput::Elements(BATCH));
+    group.bench_function("tickcast_ring_write_read", |b| {
+        b.iter_batched(
+            || (Ring::new(BATCH as usize * 2, 1), prepared.clone()),
+            |(ring, events)| {
+                for event in events {
+                    ring.push(event);
+                }
+                for seq in 1..=BATCH {
+                    black_box(ring.read(seq).ok());
+                }
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("crossbeam_arrayqueue_push_pop", |b| {
+        b.iter_batched(
+            || (ArrayQueue::new(BATCH as usize * 2), prepared.clone()),
+            |(queue, events)| {
+                for event in events {
+                    let _ = queue.push(event);
+                }
+                while let Some(event) = queue.pop() {
+                    black_box(event);
+                }
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("ring_one_writer_two_readers");
+    group.throughput(Throughput::Elements(BATCH));
+    group.sample_size(30);
+    group.bench_function("tickcast_ring", |b| {
+        b.iter_batched(
+            || prepared.clone(),
+            |events| {
+                let ring = Arc::new(Ring::new(BATCH as usize * 2, 1));
+                let readers: Vec<_> = (0..2)
+                    .map(|_| {
+                        let ring = ring.clone();
+                        thread::spawn(move || {
+                            let mut next = 1;
+                            while next <= BATCH {
+                                match ring.read(next) {
+                                    Ok(event) => {
+                                        black_box(event);
+                                        next += 1;
+                                    }
+                                    Err(ReadError::NotYet) => std::hint::spin_loop(),
+                                    Err(ReadError::Lagged { oldest }) => next = oldest,
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for event in events {
+                    ring.push(event);
+                }
+                for reader in readers {
+                    let _ = reader.join();
+                }
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("crossbeam_arrayqueue_per_reader", |b| {
+        b.iter_batched(
+            || prepared.clone(),
+            |events| {
+                let queues: Vec<Arc<ArrayQueue<Arc<Event>>>> = (0..2)
+                    .map(|_| Arc::new(ArrayQueue::new(BATCH as usize * 2)))
+                    .collect();
+                let readers: Vec<_> = queues
+                    .iter()
+                    .map(|queue| {
+                        let queue = queue.clone();
+                        thread::spawn(move || {
+                            let mut got = 0;
+                            while got < BATCH {
+                                match queue.pop() {
+                                    Some(event) => {
+                                        black_box(event);
+                                        got += 1;
+                                    }
+                                    None => std::hint::spin_loop(),
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for event in events {
+                    for queue in &queues {
+                        let _ = queue.push(event.clone());
+                    }
+                }
+                for reader in readers {
+                    let _ = reader.join();
+                }
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
