@@ -242,8 +242,10 @@ impl ShardState {
     /// Registers a stream and queues its opening bytes; returns its key.
     pub fn subscribe(&self, filter: Filter, start: Start) -> usize {
         // Catch up with the ring first, so the snapshot includes every tick already sequenced
-        // (a symbol priced anywhere gets a `snapshot`, not a first `tick`).
-        while self.dispatch_available() {}
+        // (a symbol priced anywhere gets a `snapshot`, not a first `tick`). Only up to the head
+        // seen now: a writer faster than this shard must not keep the request waiting.
+        let target = self.shared.ring.head();
+        while self.cursor.get() < target && self.dispatch_available() {}
         let capacity = self.shared.config.subscriber_buffer;
         let cursor = self.cursor.get();
         let ring = &self.shared.ring;
