@@ -187,6 +187,12 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0)]
     pub sndbuf: usize,
 
+    /// TCP_NOTSENT_LOWAT of stream sockets in bytes (0: off): bounds the unsent data the kernel
+    /// queues per connection, so a slow client's backlog stays in tickcast's queue where
+    /// conflation can replace stale ticks.
+    #[arg(long, default_value_t = 65_536)]
+    pub notsent_lowat: u32,
+
     /// Longest time a graceful shutdown may take before connections are cut.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
@@ -237,6 +243,8 @@ pub struct FileConfig {
     pub subscriber_buffer: Option<usize>,
     /// SO_SNDBUF of stream sockets (0 = kernel default).
     pub sndbuf: Option<usize>,
+    /// TCP_NOTSENT_LOWAT of stream sockets (0 = off).
+    pub notsent_lowat: Option<u32>,
     /// Bound on graceful shutdown, e.g. `"5s"`.
     pub drain_timeout: Option<String>,
     /// Longest feed line in bytes.
@@ -315,6 +323,7 @@ impl ServeArgs {
         take!(retry, duration);
         take!(subscriber_buffer);
         take!(sndbuf);
+        take!(notsent_lowat);
         take!(drain_timeout, duration);
         take!(max_line);
         take!(max_symbols);
@@ -648,6 +657,8 @@ pub struct Config {
     pub subscriber_buffer: usize,
     /// SO_SNDBUF for streams (0 = default).
     pub sndbuf: usize,
+    /// TCP_NOTSENT_LOWAT for streams (0 = off).
+    pub notsent_lowat: u32,
     /// Graceful shutdown bound.
     pub drain_timeout: Duration,
     /// Feed line limit.
@@ -796,6 +807,7 @@ impl ServeArgs {
             retry: self.retry,
             subscriber_buffer: self.subscriber_buffer,
             sndbuf: self.sndbuf,
+            notsent_lowat: self.notsent_lowat,
             drain_timeout: self.drain_timeout,
             max_line: self.max_line,
             max_symbols: self.max_symbols,

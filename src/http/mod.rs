@@ -46,8 +46,12 @@ pub fn prepare(
 ) -> std::io::Result<tokio::net::TcpStream> {
     stream.set_nonblocking(true)?;
     stream.set_nodelay(true)?;
+    let socket = socket2::SockRef::from(&stream);
     if config.sndbuf > 0 {
-        socket2::SockRef::from(&stream).set_send_buffer_size(config.sndbuf)?;
+        socket.set_send_buffer_size(config.sndbuf)?;
+    }
+    if config.notsent_lowat > 0 {
+        socket.set_tcp_notsent_lowat(config.notsent_lowat)?;
     }
     tokio::net::TcpStream::from_std(stream)
 }
