@@ -1,0 +1,525 @@
+//! One SSE client: connect, subscribe, read and account every event, resume when told to.
+//!
+//! A client task runs on its fleet thread's current-thread runtime. Each poll reads into the
+//! thread's shared buffer (borrowed for that poll only, never across an await) and parses what
+//! arrived right there ([`crate::sse`], [`crate::data`], [`crate::ledger`]): no per-event
+//! allocation, no copy beyond the kernel's, one clock read and one `read()` per wake-up (a read
+//! that does not fill the buffer tells tokio the socket is drained). Work per wake-up is bounded
+//! by the buffer (64 KiB) and tokio's cooperative budget. Its [`Ledger`] lives as long as the
+//! client, so a reconnect with `Last-Event-ID` is checked against what came before it.
+//!
+//! Roles: a fast client reads everything; a slow one reads a budget of bytes every
+//! `SLOW_TICK`; a paused one reads the response head and then nothing. A server that ends a
+//! stream gets the browser treatment: reconnect after the `retry:` hint with `Last-Event-ID`,
+//! at most `MAX_AUTO_RECONNECTS` times.
+
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::clock::epoch_ns;
+use crate::data::TickData;
+use crate::feeder::NCHAN_FIREHOSE_CHANNEL;
+use crate::fleet::{ConnectionSummary, Control, FleetConfig, Group, Local};
+use crate::ledger::{EventKind, Ledger};
+use crate::mix::{ClientPlan, Role, Subscription};
+use crate::scenario::{LatencyFrom, Target};
+use crate::sse::{DecodeError, Item, Progress, ResponseDecoder};
+
+/// How often a slow client reads its budget.
+const SLOW_TICK: Duration = Duration::from_millis(100);
+/// Reconnects after the server ended a stream, per client (a broken server must not turn the
+/// run into a reconnect loop).
+const MAX_AUTO_RECONNECTS: u32 = 3;
+/// The reconnect delay when the server sent no `retry:` hint.
+const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+/// Longest `retry:` delay honoured (the run is bounded in time).
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+/// Why a connection attempt failed (the report counts them by [`Failure::reason`]).
+#[derive(Debug)]
+enum Failure {
+    Connect(io::Error),
+    Io(io::Error),
+    Timeout,
+    Closed,
+    Response(DecodeError),
+}
+
+impl Failure {
+    fn reason(&self) -> String {
+        match self {
+            Failure::Connect(err) => format!("connect: {}", err.kind()),
+            Failure::Io(err) => format!("io: {}", err.kind()),
+            Failure::Timeout => "timeout".to_owned(),
+            Failure::Closed => "closed before the response head".to_owned(),
+            Failure::Response(DecodeError::Status(status)) => format!("status {status}"),
+            Failure::Response(err) => format!("protocol: {err}"),
+        }
+    }
+}
+
+/// Why a connection's reading stopped.
+enum Ended {
+    /// The reconnect storm: drop and resume.
+    Storm,
+    /// The server ended the stream.
+    Closed,
+    /// A socket error or a malformed stream: this client is done.
+    Broken,
+}
+
+/// What one read did.
+enum Read {
+    /// Bytes were read and parsed.
+    Data,
+    /// Nothing to read right now.
+    WouldBlock,
+    /// The server closed the connection (or ended the body).
+    Eof,
+}
+
+/// A reconnect in progress: when the old connection was dropped.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    dropped_ns: u64,
+    first_seen: bool,
+    /// A storm reconnect (its resume times are reported), not one after a server close.
+    measured: bool,
+}
+
+/// A client's state across its connections.
+struct Client {
+    plan: ClientPlan,
+    group: Group,
+    config: Arc<FleetConfig>,
+    control: Arc<Control>,
+    local: Rc<Local>,
+    ledger: Ledger,
+    decoder: ResponseDecoder,
+    /// Whether the current connection's response head is through.
+    head_done: bool,
+    /// The last event id seen on any of its connections (or the configured first one).
+    last_id: Vec<u8>,
+    /// Wall clock of the first subscription: ticks stamped earlier are not counted as latency
+    /// (nchan's newest message, a replay from `Last-Event-ID: 0`).
+    subscribed_ns: u64,
+    resume: Option<Resume>,
+    stormed: bool,
+    retry: Duration,
+    bytes: u64,
+    connected: bool,
+    counted_complete: bool,
+}
+
+/// Runs one client until [`Control::stop`], then files its summary in the thread's stats.
+pub async fn run(
+    plan: ClientPlan,
+    config: Arc<FleetConfig>,
+    control: Arc<Control>,
+    local: Rc<Local>,
+    start_at: Option<Instant>,
+) {
+    let rules = match plan.subscription {
+        Subscription::Firehose => config.firehose_rules,
+        Subscription::Symbols(_) => config.symbols_rules,
+    };
+    let ledger = Ledger::new(rules, &plan.subscription, &config.expected);
+    let last_id = config
+        .last_event_id
+        .as_deref()
+        .unwrap_or("")
+        .as_bytes()
+        .to_vec();
+    let mut client = Client {
+        group: Group::of(&plan),
+        plan,
+        config,
+        control,
+        local,
+        ledger,
+        decoder: ResponseDecoder::new(),
+        head_done: false,
+        last_id,
+        subscribed_ns: 0,
+        resume: None,
+        stormed: false,
+        retry: DEFAULT_RETRY,
+        bytes: 0,
+        connected: false,
+        counted_complete: false,
+    };
+    if client.ledger.is_complete() {
+        client.note_complete();
+    }
+    let stop = client.control.stop.clone();
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = client.lifetime(start_at) => {
+            // Done early (failed, or the server went away): the books close with everyone
+            // else's, once the feed totals are known.
+            stop.cancelled().await;
+        }
+    }
+    client.finish();
+}
+
+impl Client {
+    /// Connects, then reads by role until the stream is over for good.
+    async fn lifetime(&mut self, start_at: Option<Instant>) {
+        if let Some(at) = start_at {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        let first = {
+            let local = Rc::clone(&self.local);
+            let _permit = local.gate.acquire().await;
+            self.subscribed_ns = epoch_ns();
+            self.open_bounded().await
+        };
+        self.control.settled.fetch_add(1, Ordering::Relaxed);
+        let mut stream = match first {
+            Ok(stream) => {
+                self.connected = true;
+                self.control.connected.fetch_add(1, Ordering::Relaxed);
+                stream
+            }
+            Err(failure) => {
+                *self
+                    .local
+                    .stats
+                    .borrow_mut()
+                    .failures
+                    .entry(failure.reason())
+                    .or_default() += 1;
+                self.give_up();
+                return;
+            }
+        };
+        let mut auto_reconnects = 0;
+        loop {
+            let ended = match self.plan.role {
+                Role::Fast => self.read_fast(&mut stream).await,
+                Role::Slow => self.read_slow(&stream).await,
+                Role::Paused => std::future::pending::<Ended>().await,
+            };
+            let measured = match ended {
+                Ended::Storm => true,
+                Ended::Closed => {
+                    self.local.stats.borrow_mut().server_closes += 1;
+                    auto_reconnects += 1;
+                    if auto_reconnects > MAX_AUTO_RECONNECTS {
+                        break;
+                    }
+                    tokio::time::sleep(self.retry.min(MAX_RETRY)).await;
+                    false
+                }
+                Ended::Broken => break,
+            };
+            drop(stream);
+            if !self.decoder.last_id().is_empty() {
+                self.last_id = self.decoder.last_id().to_vec();
+            }
+            self.resume = Some(Resume {
+                dropped_ns: epoch_ns(),
+                first_seen: false,
+                measured,
+            });
+            self.local.stats.borrow_mut().reconnects.attempted += 1;
+            match self.open_bounded().await {
+                Ok(next) => {
+                    self.local.stats.borrow_mut().reconnects.ok += 1;
+                    stream = next;
+                }
+                Err(_) => {
+                    self.local.stats.borrow_mut().reconnects.failed += 1;
+                    break;
+                }
+            }
+        }
+        self.give_up();
+    }
+
+    /// Reads as fast as events come, until the stream ends or the storm hits (for a client
+    /// that takes part in it and has not reconnected yet).
+    async fn read_fast(&mut self, stream: &mut TcpStream) -> Ended {
+        let storm = self.control.storm.clone();
+        let storm = storm.cancelled();
+        tokio::pin!(storm);
+        let in_storm = self.plan.reconnects && !self.stormed;
+        loop {
+            let outcome = tokio::select! {
+                _ = &mut storm, if in_storm => None,
+                outcome = std::future::poll_fn(|cx| self.poll_read(cx, stream)) => Some(outcome),
+            };
+            match outcome {
+                None => {
+                    self.stormed = true;
+                    return Ended::Storm;
+                }
+                Some(Ok(Read::Data | Read::WouldBlock)) => {}
+                Some(Ok(Read::Eof)) => return Ended::Closed,
+                Some(Err(_)) => return Ended::Broken,
+            }
+        }
+    }
+
+    /// Reads at most the slow rate: a budget of bytes every [`SLOW_TICK`].
+    async fn read_slow(&mut self, stream: &TcpStream) -> Ended {
+        let per_tick = (self.config.slow_rate as f64 * SLOW_TICK.as_secs_f64()).max(1.0) as usize;
+        let mut ticker = tokio::time::interval(SLOW_TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let mut budget = per_tick;
+            while budget > 0 {
+                let before = self.bytes;
+                match self.try_read(stream, budget) {
+                    Ok(Read::Data) => {
+                        budget = budget.saturating_sub((self.bytes - before) as usize)
+                    }
+                    Ok(Read::WouldBlock) => break,
+                    Ok(Read::Eof) => return Ended::Closed,
+                    Err(_) => return Ended::Broken,
+                }
+            }
+        }
+    }
+
+    /// Connects and reads the response head within the connect timeout.
+    async fn open_bounded(&mut self) -> Result<TcpStream, Failure> {
+        match tokio::time::timeout(self.config.connect_timeout, self.open()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::Timeout),
+        }
+    }
+
+    /// Connects, sends the request (with `Last-Event-ID` if there is one), reads the head (and
+    /// accounts whatever events came with it).
+    async fn open(&mut self) -> Result<TcpStream, Failure> {
+        let rcvbuf = (self.plan.role != Role::Fast).then_some(self.config.slow_rcvbuf);
+        let mut stream = self
+            .config
+            .dialer
+            .connect(self.plan.index, rcvbuf)
+            .await
+            .map_err(Failure::Connect)?;
+        let request = request(&self.config, &self.plan.subscription, &self.last_id);
+        stream.write_all(&request).await.map_err(Failure::Io)?;
+        self.decoder = ResponseDecoder::new();
+        self.head_done = false;
+        while !self.head_done {
+            // A slow client reads its head at full speed too: it is small.
+            if let Read::Eof = std::future::poll_fn(|cx| self.poll_read(cx, &mut stream)).await? {
+                if self.head_done {
+                    break;
+                }
+                return Err(Failure::Closed);
+            }
+        }
+        Ok(stream)
+    }
+
+    /// One `read()` as a poll: parsed and accounted on the spot. A read that does not fill the
+    /// buffer tells tokio the socket is drained, so an idle socket costs no extra `read()`.
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &mut TcpStream,
+    ) -> Poll<Result<Read, Failure>> {
+        let local = Rc::clone(&self.local);
+        let mut buf = local.buf.borrow_mut();
+        let mut read_buf = ReadBuf::new(&mut buf[..]);
+        match Pin::new(stream).poll_read(cx, &mut read_buf) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(Failure::Io(err))),
+            Poll::Ready(Ok(())) => {}
+        }
+        let n = read_buf.filled().len();
+        if n == 0 {
+            return Poll::Ready(Ok(Read::Eof));
+        }
+        Poll::Ready(self.account(&buf[..n]))
+    }
+
+    /// One non-blocking `read()` of at most `limit` bytes (the slow clients' budgeted reads).
+    fn try_read(&mut self, stream: &TcpStream, limit: usize) -> Result<Read, Failure> {
+        let local = Rc::clone(&self.local);
+        let mut buf = local.buf.borrow_mut();
+        let limit = limit.min(buf.len());
+        match stream.try_read(&mut buf[..limit]) {
+            Ok(0) => Ok(Read::Eof),
+            Ok(n) => self.account(&buf[..n]),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(Read::WouldBlock),
+            Err(err) => Err(Failure::Io(err)),
+        }
+    }
+
+    /// Parses and accounts the bytes of one read.
+    fn account(&mut self, bytes: &[u8]) -> Result<Read, Failure> {
+        let local = Rc::clone(&self.local);
+        let n = bytes.len();
+        self.bytes += n as u64;
+        local.counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        let now_ns = epoch_ns();
+
+        let mut stats = local.stats.borrow_mut();
+        let mut interner = local.interner.borrow_mut();
+        let config = &*self.config;
+        let feed_start_ns = self.control.feed_start_ns.load(Ordering::Relaxed);
+        let (group, subscribed_ns) = (self.group, self.subscribed_ns);
+        let ledger = &mut self.ledger;
+        let resume = &mut self.resume;
+        let retry = &mut self.retry;
+        let mut events = 0u64;
+        let mut completed = false;
+        let progress = self.decoder.feed(bytes, &mut |item| match item {
+            Item::Event(event) => {
+                let kind = EventKind::of(event.kind);
+                let data = TickData::scan(event.data);
+                let symbol =
+                    (!data.sym.is_empty()).then(|| interner.index(&config.universe, data.sym));
+                let observed = ledger.observe(kind, &data, symbol, &config.expected);
+                completed |= observed.completed;
+                if !observed.live {
+                    return;
+                }
+                events += 1;
+                let reference = match config.latency_from {
+                    LatencyFrom::Ts => data.ts,
+                    LatencyFrom::Rx => data.rx,
+                };
+                let Some(reference) = reference else {
+                    return;
+                };
+                let latency = now_ns as i64 - reference as i64;
+                if reference >= subscribed_ns {
+                    let stats = stats.group_mut(group);
+                    stats.latency.record_ns(latency);
+                    if let Some(burst) = config.burst
+                        && feed_start_ns > 0
+                        && reference >= feed_start_ns
+                    {
+                        if burst.contains(reference - feed_start_ns) {
+                            stats.burst.record_ns(latency);
+                        } else {
+                            stats.calm.record_ns(latency);
+                        }
+                    }
+                }
+                if let Some(r) = resume {
+                    let since_drop = now_ns as i64 - r.dropped_ns as i64;
+                    if !r.first_seen {
+                        r.first_seen = true;
+                        if r.measured {
+                            stats.resume_first.record_ns(since_drop);
+                        }
+                    }
+                    if reference >= r.dropped_ns {
+                        if r.measured {
+                            stats.resume_live.record_ns(since_drop);
+                        }
+                        *resume = None;
+                    }
+                }
+            }
+            Item::Comment(_) => stats.comments += 1,
+            Item::Retry(ms) => *retry = Duration::from_millis(ms),
+        });
+        drop(stats);
+        drop(interner);
+        if events > 0 {
+            local.counters.events.fetch_add(events, Ordering::Relaxed);
+        }
+        if completed {
+            self.note_complete();
+        }
+        match progress {
+            Ok(Progress::Head) => Ok(Read::Data),
+            Ok(Progress::Streaming) => {
+                self.head_done = true;
+                Ok(Read::Data)
+            }
+            Ok(Progress::Ended) => {
+                self.head_done = true;
+                Ok(Read::Eof)
+            }
+            Err(err) => Err(Failure::Response(err)),
+        }
+    }
+
+    /// This client got every tick of the feed: the drain waits for one less.
+    fn note_complete(&mut self) {
+        if self.group.is_fast() && !self.counted_complete && !self.config.expected.is_empty() {
+            self.counted_complete = true;
+            self.control.complete_one();
+        }
+    }
+
+    /// This client will get nothing more: the drain must not wait for it.
+    fn give_up(&mut self) {
+        self.note_complete();
+    }
+
+    /// Closes the books (tail against what the feeder sent) and files the summary.
+    fn finish(mut self) {
+        if let Some(sent) = self.control.sent.get() {
+            self.ledger.finish(sent);
+        }
+        let summary = ConnectionSummary {
+            class: self.plan.class,
+            connected: self.connected,
+            complete: self.ledger.is_complete(),
+            integrity: self.ledger.integrity,
+            digest: self.ledger.digest(),
+            bytes: self.bytes,
+        };
+        self.local
+            .stats
+            .borrow_mut()
+            .group_mut(self.group)
+            .connections
+            .push(summary);
+    }
+}
+
+/// The subscription request of a client.
+pub fn request(config: &FleetConfig, subscription: &Subscription, last_id: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"GET ");
+    out.extend_from_slice(config.path_prefix.as_bytes());
+    match config.target {
+        Target::Tickcast => out.extend_from_slice(b"/v1/stream?symbols="),
+        Target::Nchan => out.extend_from_slice(b"/sub/"),
+    }
+    match subscription {
+        Subscription::Firehose => match config.target {
+            Target::Tickcast => out.push(b'*'),
+            Target::Nchan => out.extend_from_slice(NCHAN_FIREHOSE_CHANNEL.as_bytes()),
+        },
+        Subscription::Symbols(symbols) => {
+            for (i, &symbol) in symbols.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                config.universe.write_name(symbol, &mut out);
+            }
+        }
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(config.host.as_bytes());
+    out.extend_from_slice(b"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n");
+    if !last_id.is_empty() {
+        out.extend_from_slice(b"Last-Event-ID: ");
+        out.extend_from_slice(last_id);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
