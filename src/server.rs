@@ -108,12 +108,10 @@ pub async fn run(
         source,
     })?;
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = bind_http(config.listen).map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let http_addr = listener.local_addr().map_err(|source| ServerError::Bind {
         addr: config.listen,
         source,
@@ -226,6 +224,22 @@ pub async fn run(
         Err(_) => tracing::warn!("drain timeout: cutting the remaining connections"),
     }
     Ok(())
+}
+
+/// Pending connections the kernel may queue before `accept`: a reconnect storm of thousands of
+/// dashboards must not have its SYNs dropped (and retried a second later) because the default
+/// backlog of 128 filled up. The kernel caps it at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn bind_http(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Accepts HTTP connections and hands each to the shard with the fewest.
