@@ -34,8 +34,8 @@
 use std::fmt;
 
 use simd_json::prelude::*;
-use simd_json::tape::Value;
-use simd_json::{Buffers, ErrorType, INPUT_PADDING, Tape};
+use simd_json::tape::{Node, Value};
+use simd_json::{Buffers, ErrorType, INPUT_PADDING, StaticNode, Tape};
 
 use crate::feed::Reject;
 use crate::tick::{Decimal, Symbol, Tick, TickKind};
@@ -83,14 +83,25 @@ impl fmt::Debug for NativeDecoder {
 /// lends the parsed root to a reader. Shared by [`NativeDecoder`] and the venue decoders
 /// ([`super::venue`]), so every format gets the same exact numbers, the same syntax checks and
 /// the same buffer reuse.
+///
+/// Two ways to the same tape (see "Lossless number view" below): the direct parse of the line,
+/// with every number node then rewritten from its source text, and, when that parse fails, the
+/// text pre-pass followed by a second parse, which settles the reject exactly as before.
 pub(crate) struct LineParser {
-    /// The line rewritten by [`lossless_number_view`], plus simd-json's padding.
+    /// The line (direct parse) or its lossless number view (pre-pass), plus simd-json's padding.
     scratch: Vec<u8>,
-    /// simd-json's working buffers (structural indexes, unescaped strings).
+    /// simd-json's working buffers for the direct parse, one nesting level shallower than
+    /// `buffers` (see [`number_view`]).
+    direct_buffers: Buffers,
+    /// simd-json's working buffers for the pre-pass parse (structural indexes, strings).
     buffers: Buffers,
     /// The tape's allocation, kept empty between lines. Its lifetime is `'static` only because
     /// it is empty: `Tape::reset` re-brands the emptied allocation after each line.
     tape: Tape<'static>,
+    /// The direct parse's tape rewritten by [`number_view`]; empty between lines, like `tape`.
+    view: Tape<'static>,
+    /// Containers [`number_view`] is inside of, reused from line to line.
+    open: Vec<(usize, usize)>,
 }
 
 impl LineParser {
@@ -98,8 +109,11 @@ impl LineParser {
     pub(crate) fn new() -> Self {
         Self {
             scratch: Vec::new(),
+            direct_buffers: Buffers::with_max_depth(128, simd_json::DEFAULT_MAX_DEPTH - 1),
             buffers: Buffers::default(),
             tape: Tape(Vec::new()),
+            view: Tape(Vec::new()),
+            open: Vec::new(),
         }
     }
 
@@ -112,21 +126,52 @@ impl LineParser {
         read: impl FnOnce(Value<'_, '_>) -> Result<R, Reject>,
     ) -> Result<R, Reject> {
         let line = line.trim_ascii();
-        // Checked up front so a bad byte is reported as such wherever it is, rather than as
-        // whatever syntax error the pre-pass or simd-json trips on first. ASCII lines, the
-        // normal case, cost one fast scan.
-        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
-            return Err(Reject::InvalidUtf8);
-        }
         if line.is_empty() {
             return Err(Reject::InvalidJson);
+        }
+
+        // The direct parse: a plain copy of the line, no pre-pass. simd-json validates UTF-8
+        // as it goes, so a line it accepts is valid UTF-8.
+        self.scratch.clear();
+        self.scratch.reserve(line.len() + INPUT_PADDING);
+        self.scratch.extend_from_slice(line);
+        self.scratch.resize(line.len() + INPUT_PADDING, 0);
+        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new()));
+        let mut view = std::mem::replace(&mut self.view, Tape(Vec::new())).reset();
+        let direct = simd_json::fill_tape_padded(
+            &mut self.scratch,
+            line.len(),
+            &mut self.direct_buffers,
+            &mut tape,
+        )
+        .is_ok()
+            && number_view(
+                &tape.0,
+                line,
+                self.direct_buffers.structural_indexes(),
+                &mut self.open,
+                &mut view.0,
+            );
+        if direct {
+            let outcome = read(view.as_value());
+            self.view = view.reset();
+            self.tape = tape.reset();
+            return outcome;
+        }
+        self.view = view.reset();
+        let mut tape = tape.reset();
+
+        // Not valid JSON as it stands (or too deep, or a number simd-json cannot hold): the
+        // pre-pass and simd-json decide, exactly as for every line before the direct parse.
+        // UTF-8 is checked first so a bad byte is reported as such wherever it is, rather than
+        // as whatever syntax error the pre-pass or simd-json trips on first.
+        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+            return Err(Reject::InvalidUtf8);
         }
         lossless_number_view(line, &mut self.scratch)?;
         let len = self.scratch.len();
         // Capacity for the padding was reserved by the pre-pass: no allocation here.
         self.scratch.resize(len + INPUT_PADDING, 0);
-
-        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new()));
         let outcome =
             match simd_json::fill_tape_padded(&mut self.scratch, len, &mut self.buffers, &mut tape)
             {
@@ -144,12 +189,16 @@ impl LineParser {
     /// Where the buffers live and how big they are, for tests that check nothing is
     /// reallocated in the steady state.
     #[cfg(test)]
-    pub(crate) fn allocations(&self) -> [usize; 4] {
+    pub(crate) fn allocations(&self) -> [usize; 8] {
         [
             self.scratch.as_ptr() as usize,
             self.scratch.capacity(),
             self.tape.0.as_ptr() as usize,
             self.tape.0.capacity(),
+            self.view.0.as_ptr() as usize,
+            self.view.0.capacity(),
+            self.open.as_ptr() as usize,
+            self.open.capacity(),
         ]
     }
 }
@@ -180,6 +229,110 @@ impl fmt::Debug for LineParser {
 // the tape, and simd-json itself still rejects a number in key position. The one input it
 // cannot tell apart is a literal one-string array (`"px":["1.5"]`), which no producer sends and
 // which is harmless to accept.
+//
+// The same tape, faster: the text pre-pass (a byte-by-byte copy that has to track strings and
+// escapes) cost about a third of decoding a Binance line. So `LineParser::parse` first lets
+// simd-json parse the line as it stands, then [`number_view`] rewrites the tape: each number
+// node becomes the `Array{len: 1}` + `String(token)` pair the pre-pass would have produced,
+// the token being read from the line itself at the offset simd-json's stage 1 recorded for it
+// (every number starts at a structural index), and the counts of the enclosing containers grow
+// to match. simd-json's `f64`/`u64` values are never used. When the direct parse fails, the
+// pre-pass path runs as before and gives the same reject as ever. The two paths accept the same
+// lines and produce equal tapes (tested below on both recordings and on hostile lines):
+// - a line valid as it stands stays valid with its numbers wrapped, and its number tokens are
+//   exactly its numbers, which simd-json validated with the pre-pass's grammar (no leading
+//   zero, digits around `.` and after `e`, a structural byte or whitespace after it);
+// - wrapping adds one nesting level at most, so the direct parse allows one level less than the
+//   pre-pass parse: anything that deep goes the pre-pass way and meets the same limit;
+// - an integer beyond `u64`/`i64` is an error for the direct parse, so it goes the pre-pass way
+//   too and stays text.
+
+/// Rewrites `raw`, the tape of `line` parsed as it stands, into `out`, the tape of its lossless
+/// number view: every number node becomes a one-element array holding the number's source
+/// text, found at the structural index of its first byte in `structurals` (simd-json's stage 1
+/// output for `line`), and every container's node count grows by the nodes added inside it.
+/// False when a number on the tape has no number start left in `line` to pair with (which a
+/// successful parse rules out; the caller then takes the pre-pass path).
+fn number_view<'a>(
+    raw: &[Node<'a>],
+    line: &'a [u8],
+    structurals: &[u32],
+    open: &mut Vec<(usize, usize)>,
+    out: &mut Vec<Node<'a>>,
+) -> bool {
+    out.clear();
+    open.clear();
+    // `raw[..copied]` is in `out`, where each node sits `shift` places later than in `raw`
+    // (one more per number rewritten so far). Strings, `null`s and booleans are copied in runs.
+    let mut copied = 0;
+    let mut shift = 0;
+    // The next structural to look at for a number start. Outside strings, only a number starts
+    // with `-` or a digit; the structural after it (`,` `]` `}`, maybe after whitespace) ends
+    // it, or the end of the line does. Scanned lazily, so the structurals after the last number
+    // (a depth update's levels) are never looked at.
+    let mut next = 0;
+    for (at, node) in raw.iter().enumerate() {
+        let count = match *node {
+            Node::String(_) | Node::Static(StaticNode::Null | StaticNode::Bool(_)) => continue,
+            Node::Object { count, .. } | Node::Array { count, .. } => Some(count),
+            Node::Static(_) => None,
+        };
+        close_ended(open, out, at, shift);
+        out.extend_from_slice(&raw[copied..at]);
+        copied = at + 1;
+        if let Some(count) = count {
+            // (index in `raw` of the container's last node, its own index in `out`)
+            open.push((at + count, out.len()));
+            out.push(*node);
+            continue;
+        }
+        let Some(skipped) = structurals.get(next..).and_then(|rest| {
+            rest.iter()
+                .position(|&at| matches!(line.get(at as usize), Some(b'-' | b'0'..=b'9')))
+        }) else {
+            return false;
+        };
+        next += skipped + 1;
+        let start = structurals[next - 1] as usize;
+        let end = structurals
+            .get(next)
+            .map_or(line.len(), |&end| end as usize);
+        // Number bytes are ASCII, and the structural after the number is at most whitespace
+        // away, so this only fails on a tape and an index that do not belong together.
+        let Some(token) = line
+            .get(start..end)
+            .and_then(|token| std::str::from_utf8(token.trim_ascii_end()).ok())
+        else {
+            return false;
+        };
+        out.push(Node::Array { len: 1, count: 1 });
+        out.push(Node::String(token));
+        shift += 1;
+    }
+    out.extend_from_slice(&raw[copied..]);
+    close_ended(open, out, usize::MAX, shift);
+    debug_assert!(
+        !structurals[next.min(structurals.len())..]
+            .iter()
+            .any(|&at| matches!(line.get(at as usize), Some(b'-' | b'0'..=b'9'))),
+        "more numbers in the line than on the tape"
+    );
+    true
+}
+
+/// Sets the node count of each open container whose last node in `raw` comes before `at`: the
+/// nodes in `out` from just after the container to that last node, which is `shift` places
+/// later in `out` than in `raw` (the nodes after it, up to `at`, hold no rewritten number).
+fn close_ended(open: &mut Vec<(usize, usize)>, out: &mut [Node<'_>], at: usize, shift: usize) {
+    while let Some(&(last, to)) = open.last()
+        && last < at
+    {
+        if let Some(Node::Object { count, .. } | Node::Array { count, .. }) = out.get_mut(to) {
+            *count = last + shift - to;
+        }
+        open.pop();
+    }
+}
 
 /// Writes `line` to `out` with every number token outside a string wrapped as `["<token>"]`,
 /// validating each token against the JSON number grammar. Strings, escapes included, are
@@ -834,5 +987,205 @@ mod tests {
             assert_eq!(text(tick.px), Some(source.clone()), "{line}");
             assert_eq!(text(tick.qty), Some(source), "{line}");
         }
+    }
+
+    // === The direct parse gives the pre-pass tape ===
+
+    /// Parses `line` both ways. When the direct parse succeeds, the pre-pass parse must succeed
+    /// too and [`number_view`] must give its tape node for node; returns whether it succeeded.
+    fn same_tape_both_ways(line: &[u8]) -> bool {
+        let line = line.trim_ascii();
+        let mut scratch = line.to_vec();
+        scratch.resize(line.len() + INPUT_PADDING, 0);
+        let mut buffers = Buffers::with_max_depth(128, simd_json::DEFAULT_MAX_DEPTH - 1);
+        let mut raw = Tape(Vec::new());
+        if simd_json::fill_tape_padded(&mut scratch, line.len(), &mut buffers, &mut raw).is_err() {
+            return false;
+        }
+        let (mut view, mut open) = (Vec::new(), Vec::new());
+        let shown = String::from_utf8_lossy(line);
+        assert!(
+            number_view(
+                &raw.0,
+                line,
+                buffers.structural_indexes(),
+                &mut open,
+                &mut view
+            ),
+            "{shown}"
+        );
+
+        let mut wrapped = Vec::new();
+        assert_eq!(lossless_number_view(line, &mut wrapped), Ok(()), "{shown}");
+        let len = wrapped.len();
+        wrapped.resize(len + INPUT_PADDING, 0);
+        let mut tape = Tape(Vec::new());
+        let parsed =
+            simd_json::fill_tape_padded(&mut wrapped, len, &mut Buffers::default(), &mut tape);
+        assert!(parsed.is_ok(), "{shown}: {parsed:?}");
+        assert_eq!(view, tape.0, "{shown}");
+        true
+    }
+
+    /// The frames of the repository's samples of both recordings (prefixes cut off).
+    fn sample_frames() -> Vec<Vec<u8>> {
+        use std::io::{BufRead, BufReader, Read};
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(
+            std::fs::File::open(format!(
+                "{root}/feeds/binance-spot-btcusdt-20240808.sample.gz"
+            ))
+            .unwrap(),
+        )
+        .read_to_string(&mut text)
+        .unwrap();
+        let mut frames: Vec<Vec<u8>> = text
+            .lines()
+            .map(|line| line.split_once(' ').unwrap().1.as_bytes().to_vec())
+            .collect();
+        let coinbase = std::fs::File::open(format!(
+            "{root}/feeds/coinbase-exchange-20210417.sample.txt"
+        ))
+        .unwrap();
+        for line in BufReader::new(coinbase).lines() {
+            let line = line.unwrap();
+            if let Some((_, frame)) = line.split_once(": ")
+                && !line.starts_with("wss://")
+            {
+                frames.push(frame.as_bytes().to_vec());
+            }
+        }
+        frames
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected_as_such_on_the_direct_path_too() {
+        // simd-json validates UTF-8 in its first stage: a line it accepts needs no second check.
+        for bad in [
+            &b"\xff"[..],
+            b"\xc3",
+            b"\xc0\x80",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xe2\x82",
+            b"\x80",
+        ] {
+            let mut line = br#"{"sym":"X","note":""#.to_vec();
+            line.extend_from_slice(bad);
+            line.extend_from_slice(br#"","px":1,"ts":1}"#);
+            assert_eq!(
+                NativeDecoder::new().decode(&line, 0),
+                Err(Reject::InvalidUtf8),
+                "{bad:?}"
+            );
+            assert!(!same_tape_both_ways(&line), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn direct_parse_gives_the_pre_pass_tape_on_real_frames() {
+        let frames = sample_frames();
+        assert!(frames.len() > 2500);
+        for frame in &frames {
+            assert!(
+                same_tape_both_ways(frame),
+                "{}",
+                String::from_utf8_lossy(frame)
+            );
+        }
+        // The same ticks as native lines, numbers as JSON numbers.
+        let mut decoder = crate::feed::venue::Decoder::new(crate::feed::venue::Format::Auto);
+        let mut ticks = Vec::new();
+        for frame in &frames {
+            let _ = decoder.decode(frame, 1_723_161_254_087_896_568, &mut ticks);
+        }
+        assert!(ticks.len() > 1500);
+        for (n, tick) in ticks.iter().enumerate() {
+            let mut line = Vec::new();
+            crate::shard::frame::write_json(&mut line, n as u64 + 1, 1, tick);
+            assert!(same_tape_both_ways(&line));
+            assert_eq!(NativeDecoder::new().decode(&line, tick.rx), Ok(*tick));
+        }
+    }
+
+    #[test]
+    fn direct_parse_gives_the_pre_pass_tape_on_hostile_lines() {
+        let mut lines: Vec<String> = [
+            "42",
+            "-0",
+            "[]",
+            "[1,-2,3.5e-7,[4,[5]],{\"a\":[6,{\"b\":7}]},8]",
+            r#"{"a":{"b":{"c":[1,{"d":2}]}},"e":3}"#,
+            r#"{"sym":"X","px":1E+5,"qty":-0.0,"ts":18446744073709551615}"#,
+            r#"{"sym":"X","px":12345678901234567890,"ts":1}"#,
+            r#"{"sym":"X","px":1e400,"ts":1}"#,
+            r#"{"sym":"X","px":-9223372036854775808,"ts":-9223372036854775809}"#,
+            r#"{"n":"1","m":"-2","s":"a\"3\\","t":["4"],"u":[],"v":{},"w":null,"x":true}"#,
+            r#"{"sym":"X","px":01,"ts":1}"#,
+            r#"{"sym":"X","px":1.,"ts":1}"#,
+            r#"{"sym":"X","px":-,"ts":1}"#,
+            r#"{"sym":"X","px":1e,"ts":1}"#,
+            r#"{"sym":"X","px":+1,"ts":1}"#,
+            r#"{"sym":"X","px":1-2,"ts":1}"#,
+            r#"{"sym":"X","px":1x,"ts":1}"#,
+            r#"{"sym":"X","px":1,"ts":1,7:8}"#,
+            r#"{"sym":"X","px":1 2,"ts":1}"#,
+            r#"{"sym":"X","px":1,"ts":1}}"#,
+            r#"{"sym":"X","px":[1,2],"ts":{"a":[3]}}"#,
+        ]
+        .iter()
+        .map(|line| line.to_string())
+        .collect();
+        // Around simd-json's nesting limit, with and without a number at the bottom.
+        for depth in simd_json::DEFAULT_MAX_DEPTH - 3..simd_json::DEFAULT_MAX_DEPTH + 2 {
+            for bottom in ["1", "\"s\"", "[]", ""] {
+                lines.push(format!(
+                    "{}{bottom}{}",
+                    "[".repeat(depth),
+                    "]".repeat(depth)
+                ));
+                lines.push(format!(
+                    "{}{bottom}{}",
+                    r#"{"a":["#.repeat(depth / 2),
+                    "]}".repeat(depth / 2)
+                ));
+            }
+        }
+        // Mutations of real frames: bytes changed, inserted and removed around numbers,
+        // strings, escapes and structure.
+        let alphabet = b"0123456789-+.eE\"\\[]{},: a";
+        let frames = sample_frames();
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut line = frames[(next() % frames.len() as u64) as usize].clone();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() % line.len() as u64) as usize;
+                let byte = alphabet[(next() % alphabet.len() as u64) as usize];
+                match next() % 3 {
+                    0 => line[at] = byte,
+                    1 => line.insert(at, byte),
+                    _ => {
+                        line.remove(at);
+                    }
+                }
+                if line.is_empty() {
+                    break;
+                }
+            }
+            lines.push(String::from_utf8(line).unwrap());
+        }
+        let direct = lines
+            .iter()
+            .filter(|line| same_tape_both_ways(line.as_bytes()))
+            .count();
+        // Both paths are exercised.
+        assert!(direct > 1000 && direct < lines.len() - 1000, "{direct}");
     }
 }

@@ -10,7 +10,10 @@
 //! multi-member file, as `cat a.gz b.gz` makes), zstd (`28 b5 2f fd`, or a skippable frame; every
 //! frame), else plain. xz, bzip2, lz4 and zip are recognized and refused with
 //! [`ContainerError::UnsupportedCompression`] rather than read as garbage lines. Decompression
-//! streams: memory stays at a few read buffers plus the longest accepted line.
+//! streams: memory stays at a few read buffers plus the longest accepted line, plus the
+//! decompressor's window: 32 KiB for gzip; for zstd the window the frame asks for, at most
+//! 2^[`ZSTD_WINDOW_LOG_MAX`] bytes (128 MiB, what `zstd --long` or `--ultra -22` write; default
+//! levels use 8 MiB or less), which a frame asking for more is refused with rather than read.
 //!
 //! # Line layouts
 //! Detected from the first line that matches one ([`Layout::detect`]), or forced with
@@ -78,6 +81,12 @@ const READ_BUFFER: usize = 64 * 1024;
 /// garbage or over-long lines at the head of a file, few enough that a file of another kind
 /// (CSV, binary) fails fast instead of producing a rejected line per line for gigabytes.
 const DETECT_LINES: u64 = 100;
+
+/// Largest zstd window accepted, as a power of two: 27 (128 MiB) is zstd's own default limit
+/// and what its CLI writes at most (`--long`, `--ultra -22`). Set explicitly because the window
+/// is the one allocation a file controls: a 4 KiB file can claim the whole of it, so the bound
+/// is stated here rather than left to the library's default.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 27;
 
 /// Bytes read to detect the compression: the longest magic recognized (xz's 6 bytes).
 const MAGIC_LEN: usize = 6;
@@ -514,12 +523,15 @@ impl RecordReader {
                 MultiGzDecoder::new(raw),
             )),
             Compression::Zstd => {
-                let decoder = zstd::stream::read::Decoder::new(raw).map_err(|source| {
-                    ContainerError::Decompress {
-                        compression,
-                        source,
-                    }
-                })?;
+                let decompress_error = |source| ContainerError::Decompress {
+                    compression,
+                    source,
+                };
+                let mut decoder =
+                    zstd::stream::read::Decoder::new(raw).map_err(decompress_error)?;
+                decoder
+                    .window_log_max(ZSTD_WINDOW_LOG_MAX)
+                    .map_err(decompress_error)?;
                 Box::new(BufReader::with_capacity(READ_BUFFER, decoder))
             }
         };
@@ -1426,6 +1438,33 @@ mod tests {
         let mut skippable = b"\x50\x2A\x4D\x18\x03\x00\x00\x00abc".to_vec();
         skippable.extend_from_slice(&zst);
         assert_eq!(read(&skippable), expected);
+    }
+
+    #[test]
+    fn zstd_window_is_bounded() {
+        // The zstd window is the one allocation a file controls: a 4 KiB frame asking for a
+        // 128 MiB window of repeated bytes costs 128 MiB, whatever `max_line` (measured while
+        // fuzzing the container). Up to 2^ZSTD_WINDOW_LOG_MAX it is read, beyond refused,
+        // whatever the zstd library's default.
+        fn frame(window_log: u32, content: &[u8]) -> Vec<u8> {
+            // Magic, frame header (no content size, not single-segment, no checksum), window
+            // descriptor (exponent only), then one raw block, the last.
+            let mut frame = b"\x28\xB5\x2F\xFD\x00".to_vec();
+            frame.push(((window_log - 10) << 3) as u8);
+            let header = (content.len() as u32) << 3 | 1;
+            frame.extend_from_slice(&header.to_le_bytes()[..3]);
+            frame.extend_from_slice(content);
+            frame
+        }
+        assert_eq!(
+            read(&frame(ZSTD_WINDOW_LOG_MAX, b"1 {}\n")),
+            vec![record(1, Some(1), "{}")]
+        );
+        let items = read(&frame(ZSTD_WINDOW_LOG_MAX + 1, b"1 {}\n"));
+        assert!(
+            matches!(&items[..], [Item::Fatal(m)] if m.starts_with("after line 0: zstd stream")),
+            "{items:?}"
+        );
     }
 
     #[test]

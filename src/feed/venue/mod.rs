@@ -351,7 +351,7 @@ fn detect(root: Value<'_, '_>) -> Result<Format, Reject> {
 fn keys_present<const N: usize>(object: &Object<'_, '_>, keys: [&str; N]) -> [bool; N] {
     let mut present = [false; N];
     for key in object.keys() {
-        if let Some(slot) = keys.iter().position(|k| *k == key) {
+        if let Some(slot) = keys.iter().position(|k| same_key(k, key)) {
             present[slot] = true;
         }
     }
@@ -366,7 +366,7 @@ fn pick<'t, 'i, const N: usize>(
 ) -> Result<[Option<Value<'t, 'i>>; N], Reject> {
     let mut found = [None; N];
     for (key, value) in object.iter() {
-        if let Some(slot) = keys.iter().position(|k| *k == key) {
+        if let Some(slot) = keys.iter().position(|k| same_key(k, key)) {
             if found[slot].is_some() {
                 return Err(Reject::InvalidJson);
             }
@@ -374,6 +374,14 @@ fn pick<'t, 'i, const N: usize>(
         }
     }
     Ok(found)
+}
+
+/// `a == b`, with the length and the first byte compared before the bytes: most keys differ
+/// there, and venue keys are short (Binance's are mostly one letter), where a `memcmp` call
+/// costs more than the comparison.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
 }
 
 /// A picked value as a [`Field`] (absent is [`Field::Unset`]).
