@@ -480,6 +480,12 @@ impl<'a> Field<'a> {
     }
 
     pub(crate) fn size(self) -> Result<Option<Decimal>, Reject> {
+        // A sign on a size is never right, even on zero (`-0` would print back as `0`).
+        if let Field::Number(text) | Field::Text(text) = self
+            && text.trim_start().starts_with('-')
+        {
+            return Err(Reject::BadSize);
+        }
         match self.decimal(Reject::BadSize)? {
             Some(qty) if qty.is_negative() => Err(Reject::BadSize),
             qty => Ok(qty),
@@ -556,6 +562,10 @@ pub(crate) fn read_tick(root: Value<'_, '_>, rx: u64) -> Result<Tick, Reject> {
     let ask_qty = raw.ask_qty.size()?;
     let kind = if px.is_some() {
         TickKind::Trade
+    } else if qty.is_some() {
+        // `qty` is the size of a trade: without its price the line is a trade missing `px`,
+        // not a quote.
+        return Err(Reject::MissingPrice);
     } else if bid.is_some() || ask.is_some() {
         TickKind::Quote
     } else {
@@ -1187,5 +1197,46 @@ mod tests {
             .count();
         // Both paths are exercised.
         assert!(direct > 1000 && direct < lines.len() - 1000, "{direct}");
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    //! Inputs the fuzzer found (tests/fuzz/regressions/native), pinned here.
+    use super::*;
+
+    #[test]
+    fn a_size_without_a_price_is_not_a_quote() {
+        let mut decoder = NativeDecoder::new();
+        assert_eq!(
+            decoder.decode(br#"{"sym":"X","qty":1,"bid":1,"ts":1}"#, 1),
+            Err(Reject::MissingPrice)
+        );
+        assert!(
+            decoder
+                .decode(br#"{"sym":"X","bid":1,"bid_qty":1,"ts":1}"#, 1)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn negative_zero_sizes_are_refused() {
+        let mut decoder = NativeDecoder::new();
+        for line in [
+            r#"{"sym":"X","px":1,"qty":-0,"ts":1}"#,
+            r#"{"sym":"X","px":1,"qty":"-0.0","ts":1}"#,
+            r#"{"sym":"X","bid":1,"bid_qty":-0,"ts":1}"#,
+        ] {
+            assert_eq!(
+                decoder.decode(line.as_bytes(), 1),
+                Err(Reject::BadSize),
+                "{line}"
+            );
+        }
+        assert!(
+            decoder
+                .decode(br#"{"sym":"X","px":1,"qty":0,"ts":1}"#, 1)
+                .is_ok()
+        );
     }
 }
