@@ -17,4 +17,15 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== cargo test"
 # Default targets: lib, bins, integration tests and doctests (benches are built by clippy above
 # and run by `cargo bench`, see BENCHMARKS.md).
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (cargo prints one per binary, the last of which is
+# often a doctest run with nothing in it).
+passed=$(grep -oE 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -oE 'passed; [0-9]+ failed' "$log" | awk '{s += $3} END {print s + 0}')
+echo "tests: $passed passed, $failed failed"
+exit "$status"
