@@ -26,6 +26,6 @@ set -e
 # One closing line over every test binary (cargo prints one per binary, the last of which is
 # often a doctest run with nothing in it).
 passed=$(grep -oE 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
-failed=$(grep -oE 'passed; [0-9]+ failed' "$log" | awk '{s += $3} END {print s + 0}')
+failed=$(grep -oE 'passed; [0-9]+ failed' "$log" | awk '{s += $2} END {print s + 0}')
 echo "tests: $passed passed, $failed failed"
 exit "$status"
