@@ -18,29 +18,43 @@
 //!   bare events, no `data` arrays) and is the baseline to beat.
 //! - `decode_binance/serde_json_value`: `serde_json::Value` (allocating maps and strings, as
 //!   most quick integrations do), then the same extraction.
-//! - `decode_native/tickcast_native`: `NativeDecoder` on the recording's ticks re-encoded by
-//!   `shard::frame::write_json` (a superset of the native format: numbers as JSON numbers).
-//! - `decode_native/tickcast_format_native`: `venue::Decoder` with `Format::Native`.
+//! - `decode_native/tickcast_native`: `NativeDecoder` on the recording's ticks written as native
+//!   lines (`sym`, the prices and sizes as JSON numbers with their exact digits, `ts`; 121
+//!   bytes on average against 248 for the Binance frames); every line is checked to decode back
+//!   to its tick before timing.
+//! - `decode_native/tickcast_format_native`: the same lines through `venue::Decoder` with
+//!   `Format::Native`.
 //! - `decode_native/serde_json_struct`: serde_json into a borrowed struct. Prices are JSON
 //!   numbers here and serde_json (without `arbitrary_precision`) only has `f64` for them, so this
 //!   baseline reads `f64`s: not exact (`61837.63000000` loses its zeros), cheaper than
 //!   tickcast's exact decimals, and shown for scale only.
+//! - `decode_native/tickcast_native_sse_json`: `NativeDecoder` on the same ticks as the JSON of
+//!   their SSE events (`shard::frame::write_json`, a superset of the native format: `seq`, `n`,
+//!   `kind`, `rx` too; 183 bytes).
+//!
+//! Time is the bench thread's on-CPU time (`/proc/thread-self/schedstat`), so throughput is per
+//! core even on a shared machine; `TICKCAST_BENCH_CLOCK=wall` switches to criterion's wall clock.
 //!
 //! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench --bench decode`; medians per entry are
 //! in `$CARGO_TARGET_DIR/criterion/<group>/<entry>/new/estimates.json` (see BENCHMARKS.md).
 //!
-//! Results, 2026-11-22, 2 vCPU AMD EPYC (shared, noisy), medians of 3 interleaved runs of
-//! before/after binaries; lines/s (ratio to `serde_json_struct`):
+//! Results, 2026-11-22, 2 vCPU AMD EPYC (shared, load average 1.4-3.3), million lines/s of
+//! on-CPU time, medians of 3 alternating runs of this bench built against the decoder before
+//! (commit 014feb3) and after the direct parse with `number_view` (`src/feed/native.rs`):
 //!
-//! | entry | before | after |
-//! |---|---|---|
-//! | binance tickcast_binance | RESULTS | |
-//! | binance tickcast_auto | | |
-//! | binance serde_json_struct | | |
-//! | binance serde_json_value | | |
-//! | native tickcast_native | | |
-//! | native tickcast_format_native | | |
-//! | native serde_json_struct | | |
+//! | entry | before | after | ratio |
+//! |---|---|---|---|
+//! | binance `tickcast_binance` | 1.563 (0.95x serde) | 2.052 (1.27x serde) | 1.31 |
+//! | binance `tickcast_auto` | 1.534 (0.93x) | 1.935 (1.20x) | 1.26 |
+//! | binance `serde_json_struct` | 1.647 | 1.611 | |
+//! | binance `serde_json_value` | 0.699 | 0.720 | |
+//! | native `tickcast_native` | 2.459 (0.58x serde) | 2.721 (0.63x serde) | 1.11 |
+//! | native `tickcast_format_native` | 2.472 | 2.623 | 1.06 |
+//! | native `serde_json_struct` (`f64`) | 4.238 | 4.329 | |
+//! | native `tickcast_native_sse_json` | 1.726 | 1.981 | 1.15 |
+//!
+//! Target (issue 3): >= 1.5M Binance lines/s per core, native faster: met (worst single run
+//! 1.96M/s). Left: simd-json 47%, `number_view` 9%, `Decimal::parse` 7% of the Binance time.
 
 use std::borrow::Cow;
 use std::fs::File;

@@ -22,8 +22,16 @@
 //!
 //! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench --bench pipeline`.
 //!
-//! Results, 2026-11-22, 2 vCPU AMD EPYC (shared, noisy), 10 s windows (BENCHMARKS.md has the
-//! details): RESULTS
+//! Results, 2026-11-22, 2 vCPU AMD EPYC shared with other work (the server got about one core),
+//! 10 s windows after 2 s of warm-up; BENCHMARKS.md has every run and the analysis:
+//! - default flags: 572 ticks/s delivered of 253,696 ingested, 630 gaps of 4,095 ids: the shard
+//!   dispatches 4,096 events per wake-up into a 1,024-event subscriber queue, which conflates to
+//!   one event per symbol, and the recording has one symbol. Target missed.
+//! - `--subscriber-buffer 1000000`: no gaps, 209-323k ticks/s: the default 8M-event ring is still
+//!   filling, and fresh pages cost the sequencer 1.3-2.2 us per tick.
+//! - `--subscriber-buffer 1000000 --ring-capacity 262144`: no gaps, 474-517k ticks/s (3 of 5 runs
+//!   at 500k or more; 463-476k with the decoder before this change). Server CPU per tick: replay
+//!   0.98 us, sequencer 0.6, shard 0.3.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -251,10 +259,12 @@ impl Server {
             .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
         // `taskset` execs the server, so the child's pid is the server's.
         let stdout = child.stdout.take().expect("piped stdout");
+        let mut stdout = BufReader::new(stdout);
         let mut ready = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut ready)
-            .expect("server stdout");
+        stdout.read_line(&mut ready).expect("server stdout");
+        // Keep the pipe open and drained: a closed pipe could kill the server with SIGPIPE, a
+        // full one block it.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let addr = ready
             .split("\"http\":\"")
             .nth(1)
