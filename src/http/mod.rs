@@ -296,7 +296,18 @@ fn stream(
         Selection::All => Filter::all(),
         Selection::Symbols(symbols) => Filter::symbols(symbols, &universe),
     };
-    let key = shard.subscribe(filter, start);
+    let complete = match query_param(query, "complete").as_deref() {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(other) => {
+            let shown: String = other.chars().take(20).collect();
+            return Err(ApiError::bad_request(
+                "bad_complete",
+                format!("complete={shown:?}: expected 1 or 0"),
+            ));
+        }
+    };
+    let key = shard.subscribe_with(filter, start, complete);
     let mut response = Response::new(ResponseBody::Stream(StreamBody::new(shard.clone(), key)));
     let headers = response.headers_mut();
     headers.insert(

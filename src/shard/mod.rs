@@ -200,6 +200,8 @@ pub struct ShardState {
     cursor: Cell<Seq>,
     latency: RefCell<Histogram<u64>>,
     to_wake: RefCell<Vec<Waker>>,
+    /// Complete-delivery streams that left live delivery during the current dispatch pass.
+    to_detach: RefCell<Vec<usize>>,
     retry_line: Bytes,
 }
 
@@ -220,6 +222,7 @@ impl ShardState {
             cursor: Cell::new(cursor),
             latency: RefCell::new(crate::metrics::latency_histogram()),
             to_wake: RefCell::new(Vec::new()),
+            to_detach: RefCell::new(Vec::new()),
             retry_line,
             shared,
         };
@@ -241,6 +244,13 @@ impl ShardState {
 
     /// Registers a stream and queues its opening bytes; returns its key.
     pub fn subscribe(&self, filter: Filter, start: Start) -> usize {
+        self.subscribe_with(filter, start, false)
+    }
+
+    /// [`ShardState::subscribe`], choosing complete delivery (`complete=1`): a subscriber
+    /// that falls `--subscriber-buffer` events behind reads the ring at its own pace instead of
+    /// being conflated, so it gets every tick as long as it stays within the ring.
+    pub fn subscribe_with(&self, filter: Filter, start: Start, complete: bool) -> usize {
         // Catch up with the ring first, so the snapshot includes every tick already sequenced
         // (a symbol priced anywhere gets a `snapshot`, not a first `tick`). Only up to the head
         // seen now: a writer faster than this shard must not keep the request waiting.
@@ -250,6 +260,7 @@ impl ShardState {
         let cursor = self.cursor.get();
         let ring = &self.shared.ring;
         let mut sub = Subscriber::new(filter, capacity, Mode::Live, cursor);
+        sub.complete = complete;
         sub.push_prelude(self.retry_line.clone(), 0);
         let mut live = true;
         match start {
@@ -342,26 +353,30 @@ impl ShardState {
             .pending_events
             .fetch_sub(dropped as i64, Ordering::Relaxed);
         self.metrics().subscribers.fetch_sub(1, Ordering::Relaxed);
-        if sub.mode != Mode::Live {
-            return;
+        if sub.mode == Mode::Live {
+            self.unregister_live(key, &sub.filter);
         }
+    }
+
+    /// Takes stream `key` out of the live index (it unsubscribed, or left for the ring).
+    fn unregister_live(&self, key: usize, filter: &Filter) {
         let remove = |list: &mut Vec<usize>| {
             if let Some(pos) = list.iter().position(|k| *k == key) {
                 list.swap_remove(pos);
             }
         };
-        if sub.filter.is_all() {
+        if filter.is_all() {
             remove(&mut self.firehose.borrow_mut());
             return;
         }
         let mut by_symbol = self.by_symbol.borrow_mut();
-        for id in sub.filter.ids() {
+        for id in filter.ids() {
             if let Some(list) = by_symbol.get_mut(id.index()) {
                 remove(list);
             }
         }
         let mut unresolved = self.unresolved.borrow_mut();
-        for name in sub.filter.unresolved() {
+        for name in filter.unresolved() {
             if let Some(list) = unresolved.get_mut(name) {
                 remove(list);
                 if list.is_empty() {
@@ -398,6 +413,7 @@ impl ShardState {
                 Err(ReadError::NotYet) => break,
             }
         }
+        self.detach_pending();
         self.wake_all();
         self.metrics()
             .ring_lag
@@ -430,6 +446,9 @@ impl ShardState {
             let pushed = sub.push_live(Queued::of(event));
             pending += pushed.pending_delta;
             conflated += pushed.conflated;
+            if pushed.detached {
+                self.to_detach.borrow_mut().push(key);
+            }
             if let Some(waker) = sub.waker.take() {
                 to_wake.push(waker);
             }
@@ -466,6 +485,17 @@ impl ShardState {
                     }
                 }
                 by_symbol[i].extend(keys);
+            }
+        }
+    }
+
+    /// Takes the complete-delivery streams that switched to ring reading out of the index.
+    fn detach_pending(&self) {
+        let keys: Vec<usize> = std::mem::take(&mut *self.to_detach.borrow_mut());
+        for key in keys {
+            let filter = self.subs.borrow().get(key).map(|sub| sub.filter.clone());
+            if let Some(filter) = filter {
+                self.unregister_live(key, &filter);
             }
         }
     }
@@ -534,6 +564,7 @@ impl ShardState {
         if let Mode::CatchUp { next } = sub.mode
             && sub.ending.is_none()
             && sub.prelude_len() == 0
+            && sub.pending() == 0
         {
             register = self.catch_up(sub, next);
         }

@@ -159,6 +159,9 @@ pub struct Pushed {
     pub pending_delta: i64,
     /// Older events of the same symbol replaced by this push.
     pub conflated: u64,
+    /// A complete-delivery subscriber just left live delivery for the ring: the shard must
+    /// take it out of its live index.
+    pub detached: bool,
 }
 
 /// Items written before live events: `retry:`, snapshots, `reset`, catch-up ticks, heartbeats.
@@ -192,6 +195,9 @@ pub struct Subscriber {
     live: usize,
     capacity: usize,
     conflating: bool,
+    /// Complete delivery (`complete=1`): instead of conflating, a full queue switches the
+    /// subscriber to reading the ring at its own pace.
+    pub complete: bool,
     /// Absolute index of `queue[0]`, so positions survive pops.
     head_abs: u64,
     positions: HashMap<SymbolId, u64>,
@@ -213,6 +219,7 @@ impl Subscriber {
             live: 0,
             capacity: capacity.max(1),
             conflating: false,
+            complete: false,
             head_abs: 0,
             positions: HashMap::new(),
         }
@@ -244,8 +251,15 @@ impl Subscriber {
         let mut pushed = Pushed {
             pending_delta: 0,
             conflated: 0,
+            detached: false,
         };
-        if event.seq <= self.covered || self.ending.is_some() {
+        if event.seq <= self.covered || self.ending.is_some() || self.mode != Mode::Live {
+            return pushed;
+        }
+        if self.complete && self.live >= self.capacity {
+            // Everything up to `covered` is queued; the rest is read from the ring later.
+            self.mode = Mode::CatchUp { next: event.seq };
+            pushed.detached = true;
             return pushed;
         }
         self.covered = event.seq;
@@ -453,6 +467,29 @@ mod tests {
                 "symbol {sym} missed its last tick {last}"
             );
         }
+    }
+
+    #[test]
+    fn complete_subscriber_leaves_for_the_ring_instead_of_conflating() {
+        let mut sub = Subscriber::new(Filter::all(), 2, Mode::Live, 0);
+        sub.complete = true;
+        assert!(!sub.push_live(q(1, 0)).detached);
+        assert!(!sub.push_live(q(2, 0)).detached);
+        let third = sub.push_live(q(3, 0));
+        assert!(third.detached);
+        assert_eq!(third.conflated, 0);
+        assert_eq!(sub.mode, Mode::CatchUp { next: 3 });
+        // Later events are the ring's business now; nothing is queued or conflated.
+        assert_eq!(
+            sub.push_live(q(4, 0)),
+            Pushed {
+                pending_delta: 0,
+                conflated: 0,
+                detached: false
+            }
+        );
+        assert_eq!(drain_all(&mut sub), ["1/0;", "2/0;"]);
+        assert_eq!(sub.covered, 2);
     }
 
     #[test]

@@ -170,3 +170,44 @@ async fn slow_subscriber_is_conflated_bounded_and_converges() {
     })
     .await;
 }
+
+/// `complete=1` (quants, replays): a subscriber that falls behind reads the ring at its own
+/// pace instead of being conflated, and still gets every tick in order.
+#[tokio::test]
+async fn complete_subscribers_get_every_tick_in_order() {
+    within(TEST_TIMEOUT, async {
+        let server = Server::builder()
+            .tcp_feed()
+            .flag("--subscriber-buffer", "4")
+            .spawn()
+            .await;
+        let mut complete = server.stream("/v1/stream?symbols=*&complete=1").await;
+        let mut feed = server.feed().await;
+        let total = 3_000u64;
+        let mut burst = String::new();
+        for i in 1..=total {
+            burst.push_str(&crate::support::trade_line("A", &format!("{i}.5")));
+            burst.push('\n');
+        }
+        // One write: the shard dispatches far more than 4 events before the stream can write.
+        feed.send(burst.as_bytes()).await;
+        server.wait_ingested(total).await;
+        let events = complete.events(total as usize, EVENT_TIMEOUT).await;
+        let ns: Vec<u64> = events.iter().map(|e| e.n()).collect();
+        assert_eq!(
+            ns,
+            (1..=total).collect::<Vec<u64>>(),
+            "every tick, in order"
+        );
+        let metrics = server.metrics().await;
+        assert_eq!(metrics.sum("tickcast_conflated_total", &[]), 0.0);
+        assert!(
+            server
+                .get("/v1/stream?symbols=*&complete=yes")
+                .await
+                .status()
+                == 400
+        );
+    })
+    .await;
+}
