@@ -5,7 +5,7 @@
 //! spawns the release binary that `cargo bench` builds next to it
 //! (`$CARGO_TARGET_DIR/release/tickcast`; `TICKCAST_BIN` overrides) as
 //! `replay FILE --speed max --loop --listen 127.0.0.1:0 --shards 1`, reads the bound address
-//! from its `{"event":"listening",...}` line, and opens one `GET /v1/stream?symbols=*` with the
+//! from its `{"event":"listening",...}` line, and opens one `GET /v1/stream?symbols=*&complete=1` with the
 //! hand-written HTTP/1.1 client below (std `TcpStream`, chunked decoding, SSE parsing). For
 //! `PIPELINE_SECONDS` (default 10) it counts `event: tick` blocks and checks each `id:` is the
 //! previous one plus one: a gap (ticks conflated away or lost) or a reorder is counted and the
@@ -469,7 +469,7 @@ enum Chunked {
     Done,
 }
 
-/// One `GET /v1/stream?symbols=*` connection: HTTP/1.1 chunked body, SSE events.
+/// One `GET /v1/stream?symbols=*&complete=1` connection: HTTP/1.1 chunked body, SSE events.
 struct SseStream {
     socket: TcpStream,
     buf: Vec<u8>,
@@ -484,11 +484,16 @@ struct SseStream {
 
 impl SseStream {
     fn open(addr: &str) -> Result<Self, String> {
+        // `complete=1` by default: the bench checks every tick arrives, which is what a quant
+        // asks for (a plain firehose is conflated when it falls behind, by design).
+        // PIPELINE_PATH overrides, e.g. `/v1/stream?symbols=*` to see the conflated stream.
+        let path = std::env::var("PIPELINE_PATH")
+            .unwrap_or_else(|_| "/v1/stream?symbols=*&complete=1".to_owned());
         let mut socket = TcpStream::connect(addr).map_err(|e| e.to_string())?;
         socket.set_nodelay(true).map_err(|e| e.to_string())?;
         write!(
             socket,
-            "GET /v1/stream?symbols=* HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
         )
         .map_err(|e| e.to_string())?;
         // The head, read byte-wise up to the blank line (the body must not be consumed here).
