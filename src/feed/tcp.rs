@@ -33,6 +33,31 @@ pub async fn run(
     max_line: usize,
     stop: CancellationToken,
 ) {
+    let serve_stop = stop.clone();
+    accept_each(listener, stop, move |stream, peer| {
+        serve(
+            stream,
+            peer,
+            format,
+            tx.clone(),
+            metrics.clone(),
+            max_line,
+            serve_stop.clone(),
+        )
+    })
+    .await;
+}
+
+/// Accepts connections until `stop`, running `serve` for each on its own task, then waits for
+/// those tasks to end. Shared by the feed and by `tickcast record`.
+pub(crate) async fn accept_each<F, Fut>(
+    listener: TcpListener,
+    stop: CancellationToken,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -41,12 +66,11 @@ pub async fn run(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let (tx, metrics, stop) = (tx.clone(), metrics.clone(), stop.clone());
-                connections.spawn(serve(stream, peer, format, tx, metrics, max_line, stop));
+                connections.spawn(serve(stream, peer));
             }
             Err(error) => {
                 // Typically EMFILE: wait a little rather than spin.
-                tracing::warn!(%error, "feed accept failed");
+                tracing::warn!(%error, "accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }

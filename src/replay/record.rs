@@ -297,30 +297,11 @@ async fn accept(
     max_line: usize,
     stop: CancellationToken,
 ) {
-    let connections = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                connections.spawn(record_connection(
-                    stream,
-                    peer,
-                    tx.clone(),
-                    max_line,
-                    stop.clone(),
-                ));
-            }
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    connections.close();
-    connections.wait().await;
+    let connection_stop = stop.clone();
+    crate::feed::tcp::accept_each(listener, stop, move |stream, peer| {
+        record_connection(stream, peer, tx.clone(), max_line, connection_stop.clone())
+    })
+    .await;
 }
 
 async fn record_connection(
