@@ -35,7 +35,7 @@ fn event(id: u32, symbol: Symbol, seq: u64) -> Arc<Event> {
         seq,
         symbol_id: SymbolId(id),
         n: seq,
-        tick,
+        rx: tick.rx,
         frame: Frame::encode(seq, seq, &tick),
     })
 }
@@ -65,7 +65,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for event in &events {
                 if let Ok(mut map) = locked.write() {
-                    map.insert(event.tick.symbol, event.clone());
+                    map.insert(symbols[event.symbol_id.index()], event.clone());
                 }
             }
         })
@@ -78,14 +78,19 @@ fn bench(c: &mut Criterion) {
     let locked = Arc::new(locked);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (cache, locked, events, stop) =
-            (cache.clone(), locked.clone(), events.clone(), stop.clone());
+        let (cache, locked, events, stop, symbols) = (
+            cache.clone(),
+            locked.clone(),
+            events.clone(),
+            stop.clone(),
+            symbols.clone(),
+        );
         thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 for event in &events {
                     cache.publish(event.clone());
                     if let Ok(mut map) = locked.write() {
-                        map.insert(event.tick.symbol, event.clone());
+                        map.insert(symbols[event.symbol_id.index()], event.clone());
                     }
                 }
             }

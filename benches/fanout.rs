@@ -91,7 +91,7 @@ fn fanout(c: &mut Criterion) {
                 seq,
                 symbol_id: SymbolId(0),
                 n: seq,
-                tick,
+                rx: tick.rx,
                 frame: Frame::encode(seq, seq, &tick),
             });
             ring.push(event);
@@ -110,7 +110,7 @@ fn fanout(c: &mut Criterion) {
         b.iter(|| {
             seq += 1;
             let frame = Frame::encode(seq, seq, &tick);
-            let _ = tx.send(frame.tick);
+            let _ = tx.send(frame.tick());
             for rx in &mut receivers {
                 black_box(rx.try_recv().ok());
             }

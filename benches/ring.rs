@@ -42,7 +42,7 @@ fn events(count: u64) -> Vec<Arc<Event>> {
                 seq,
                 symbol_id: SymbolId(0),
                 n: seq,
-                tick,
+                rx: tick.rx,
                 frame: Frame::encode(seq, seq, &tick),
             })
         })

@@ -2,8 +2,10 @@
 //!
 //! Place in the flow: the sequencer thread is the only writer: it interns new symbols
 //! ([`LatestPrices::intern`]) and stores each symbol's newest event ([`LatestPrices::publish`])
-//! right after pushing it to the ring. Any thread reads without locks: HTTP handlers for
-//! `/v1/snapshot`, `/v1/symbols` and subscription checks, shards when they resynchronise.
+//! at the end of each batch it pushed to the ring, and at least every half ring: the cache may
+//! trail the ring by one batch, but always reflects every event the ring has overwritten.
+//! Any thread reads without locks: HTTP handlers for `/v1/snapshot`, `/v1/symbols` and
+//! subscription checks, shards when they resynchronise.
 //!
 //! Invariants: a [`Universe`] is immutable once published; adding a symbol publishes a new one
 //! that shares every existing slot (`Arc<ArcSwapOption<Event>>`), so a price stored through any
@@ -120,7 +122,8 @@ impl LatestPrices {
         id
     }
 
-    /// Stores `event` as its symbol's latest. Sequencer only, after the ring push.
+    /// Stores `event` as its symbol's latest. Sequencer only, after the ring push (see the
+    /// module doc for how far behind the ring it may be).
     pub fn publish(&self, event: Arc<Event>) {
         let universe = self.universe.load();
         if let Some(slot) = universe.slots.get(event.symbol_id.index()) {

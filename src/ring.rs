@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam::epoch::{self, Atomic, Owned};
 use crossbeam_utils::CachePadded;
 
-use crate::tick::{Seq, SymbolId, Tick};
+use crate::tick::{Seq, SymbolId};
 
 /// A sequenced tick with its SSE frame, encoded once and shared by every subscriber.
 #[derive(Debug)]
@@ -40,8 +40,9 @@ pub struct Event {
     pub symbol_id: SymbolId,
     /// Per-symbol count: 1 for the first tick of the symbol, then +1 per tick.
     pub n: u64,
-    /// The normalized tick.
-    pub tick: Tick,
+    /// When tickcast received the tick (ns since the Unix epoch), for latency metrics. The rest
+    /// of the tick lives only in its frame: every byte here is paid again in each ring slot.
+    pub rx: u64,
     /// The encoded frames, see [`crate::shard::frame`].
     pub frame: crate::shard::frame::Frame,
 }
@@ -179,7 +180,7 @@ impl Drop for Ring {
 mod tests {
     use super::*;
     use crate::shard::frame::Frame;
-    use crate::tick::{Decimal, Symbol, TickKind};
+    use crate::tick::{Decimal, Symbol, Tick, TickKind};
 
     fn event(seq: Seq) -> Arc<Event> {
         let tick = Tick {
@@ -198,7 +199,7 @@ mod tests {
             seq,
             symbol_id: SymbolId(0),
             n: seq,
-            tick,
+            rx: tick.rx,
             frame: Frame::encode(seq, seq, &tick),
         })
     }

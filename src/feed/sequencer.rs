@@ -3,8 +3,13 @@
 //! Place in the flow: every source sends batches of decoded [`Tick`]s over one bounded channel
 //! (a full channel pushes back on the sources, so nothing accepted is dropped); this thread
 //! numbers each tick (global [`crate::tick::Seq`] and per-symbol count `n`), encodes its SSE
-//! frame exactly once, pushes it to the ring, stores it as its symbol's latest, and after each
-//! batch wakes every shard once.
+//! frame exactly once (into a [`FrameArena`]), pushes it to the ring, and at the end of the batch
+//! stores each symbol's newest event in the cache (one `arc-swap` store per symbol per batch,
+//! not per tick) and wakes every shard once.
+//!
+//! The cache may trail the ring by at most one batch, and never by more than half the ring:
+//! shards rebuild their latest prices from the cache after a lag ([`crate::cache`]), which is
+//! only exact if every event the ring has already overwritten is reflected there.
 //! It owns the symbol universe's growth: unknown symbols in a closed universe and symbols beyond
 //! `--max-symbols` are rejected here.
 //! Must never block on a subscriber or a shard: shards pull from the ring at their own pace.
@@ -20,7 +25,7 @@ use super::{Reject, RejectLog};
 use crate::cache::{LatestPrices, UniverseKind};
 use crate::metrics::Metrics;
 use crate::ring::{Event, Ring};
-use crate::shard::frame::Frame;
+use crate::shard::frame::FrameArena;
 use crate::tick::{Symbol, SymbolId, Tick};
 
 /// Ticks decoded together from one read of a source.
@@ -43,6 +48,15 @@ pub struct Sequencer {
     counts: Vec<u64>,
     max_symbols: usize,
     log: RejectLog,
+    arena: FrameArena,
+    /// Per symbol id: its newest event not yet stored in the cache.
+    unpublished: Vec<Option<Arc<Event>>>,
+    /// The ids with an entry in `unpublished`, in first-touched order.
+    touched: Vec<SymbolId>,
+    /// Events sequenced since the cache was last brought up to date.
+    since_publish: usize,
+    /// Bring the cache up to date at least this often (half the ring).
+    publish_every: usize,
 }
 
 impl Sequencer {
@@ -66,6 +80,11 @@ impl Sequencer {
             .store(universe.len() as u64, Ordering::Relaxed);
         Self {
             counts: vec![0; universe.len()],
+            unpublished: vec![None; universe.len()],
+            touched: Vec::new(),
+            since_publish: 0,
+            publish_every: (ring.capacity() / 2).max(1),
+            arena: FrameArena::default(),
             ring,
             cache,
             metrics,
@@ -109,28 +128,56 @@ impl Sequencer {
 
     /// Numbers, encodes and publishes a batch.
     pub fn ingest(&mut self, batch: TickBatch) {
-        for tick in batch {
-            let Some(symbol_id) = self.symbol_id(&tick) else {
-                continue;
-            };
-            let count = &mut self.counts[symbol_id.index()];
-            *count += 1;
-            let n = *count;
-            let seq = self.ring.next_seq();
-            let frame = Frame::encode(seq, n, &tick);
-            self.metrics.frames_encoded.fetch_add(1, Ordering::Relaxed);
-            let event = Arc::new(Event {
-                seq,
-                symbol_id,
-                n,
-                tick,
-                frame,
-            });
-            self.ring.push(event.clone());
-            self.cache.publish(event);
-            self.metrics.ticks_ingested.fetch_add(1, Ordering::Relaxed);
-            self.metrics.head_seq.store(seq, Ordering::Relaxed);
+        let mut sequenced = 0u64;
+        for tick in &batch {
+            sequenced += u64::from(self.sequence(tick));
         }
+        self.publish_latest();
+        if sequenced > 0 {
+            let m = &self.metrics;
+            m.frames_encoded.fetch_add(sequenced, Ordering::Relaxed);
+            m.ticks_ingested.fetch_add(sequenced, Ordering::Relaxed);
+            m.head_seq.store(self.ring.head(), Ordering::Relaxed);
+        }
+    }
+
+    /// Numbers, encodes and pushes one tick to the ring; false when it was rejected.
+    fn sequence(&mut self, tick: &Tick) -> bool {
+        let Some(symbol_id) = self.symbol_id(tick) else {
+            return false;
+        };
+        let count = &mut self.counts[symbol_id.index()];
+        *count += 1;
+        let n = *count;
+        let seq = self.ring.next_seq();
+        let event = Arc::new(Event {
+            seq,
+            symbol_id,
+            n,
+            rx: tick.rx,
+            frame: self.arena.encode(seq, n, tick),
+        });
+        let newest = &mut self.unpublished[symbol_id.index()];
+        if newest.is_none() {
+            self.touched.push(symbol_id);
+        }
+        *newest = Some(event.clone());
+        self.ring.push(event);
+        self.since_publish += 1;
+        if self.since_publish >= self.publish_every {
+            self.publish_latest();
+        }
+        true
+    }
+
+    /// Stores each symbol's newest sequenced event in the cache.
+    fn publish_latest(&mut self) {
+        for id in self.touched.drain(..) {
+            if let Some(event) = self.unpublished[id.index()].take() {
+                self.cache.publish(event);
+            }
+        }
+        self.since_publish = 0;
     }
 
     fn symbol_id(&mut self, tick: &Tick) -> Option<SymbolId> {
@@ -145,6 +192,7 @@ impl Sequencer {
             let id = self.cache.intern(tick.symbol);
             self.index.insert(tick.symbol, id);
             self.counts.push(0);
+            self.unpublished.push(None);
             self.metrics
                 .symbols
                 .store(self.index.len() as u64, Ordering::Relaxed);
@@ -195,15 +243,55 @@ mod tests {
         seq.ingest(vec![tick("A", 1), tick("B", 2), tick("A", 3)]);
         assert_eq!(ring.head(), 102);
         let third = ring.read(102).unwrap();
-        assert_eq!(
-            (third.seq, third.n, third.tick.symbol.as_str()),
-            (102, 2, "A")
-        );
+        assert_eq!((third.seq, third.n, third.symbol_id), (102, 2, SymbolId(0)));
         let universe = cache.universe();
         let a = universe.id(&Symbol::new("A").unwrap()).unwrap();
         assert_eq!(universe.latest(a).unwrap().seq, 102);
         assert_eq!(metrics.frames_encoded.load(Ordering::Relaxed), 3);
         assert_eq!(metrics.ticks_ingested.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn cache_covers_everything_the_ring_has_overwritten() {
+        // A shard rebuilding its latest prices after a lag takes, for every symbol, the cached
+        // event if it is older than the ring's oldest (crate::shard::Shard::resync_latest). So at
+        // every moment, for every symbol, the cache must hold at least its newest event that
+        // the ring no longer has, even in the middle of a batch many rings long.
+        let (mut seq, ring, cache, _) = setup(UniverseKind::Open, &[], 10);
+        assert_eq!(ring.capacity(), 16);
+        let names = ["A", "B", "C"];
+        let mut sent: Vec<(u64, usize)> = Vec::new(); // (seq, symbol index)
+        for i in 0..200usize {
+            // A ticks rarely, B often, C in bursts.
+            let which = if i % 50 == 0 {
+                0
+            } else if (i / 20) % 2 == 0 {
+                1
+            } else {
+                2
+            };
+            assert!(seq.sequence(&tick(names[which], i as i64)));
+            sent.push((ring.head(), which));
+            let oldest = ring.oldest();
+            let universe = cache.universe();
+            for (k, name) in names.iter().enumerate() {
+                let overwritten = sent
+                    .iter()
+                    .rev()
+                    .find(|(s, w)| *w == k && *s < oldest)
+                    .map(|(s, _)| *s);
+                let cached = universe
+                    .id(&Symbol::new(name).unwrap())
+                    .and_then(|id| universe.latest(id))
+                    .map(|e| e.seq);
+                if let Some(overwritten) = overwritten {
+                    assert!(
+                        cached >= Some(overwritten),
+                        "after tick {i}: {name} cached {cached:?}, ring lost {overwritten}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

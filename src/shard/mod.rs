@@ -316,8 +316,8 @@ impl ShardState {
             self.metrics().resets.fetch_add(1, Ordering::Relaxed);
         }
         for event in events {
-            sub.push_prelude(event.frame.snapshot_head.clone(), 0);
-            sub.push_prelude(event.frame.data.clone(), 1);
+            sub.push_prelude(event.frame.snapshot_head(), 0);
+            sub.push_prelude(event.frame.data(), 1);
         }
         sub.covered = cursor;
     }
@@ -638,7 +638,7 @@ impl ShardState {
             match ring.read(next) {
                 Ok(event) => {
                     if sub.filter.matches(event.symbol_id, &universe) {
-                        sub.push_prelude(event.frame.tick.clone(), 1);
+                        sub.push_prelude(event.frame.tick(), 1);
                         found += 1;
                     }
                     next += 1;

@@ -124,8 +124,8 @@ impl Queued {
         Self {
             seq: event.seq,
             symbol_id: event.symbol_id,
-            rx: event.tick.rx,
-            frame: event.frame.tick.clone(),
+            rx: event.rx,
+            frame: event.frame.tick(),
         }
     }
 }

@@ -9,16 +9,22 @@
 //! either normalise trailing zeros away or allocate; we need the exact source text back, cheaply.
 
 use std::fmt;
+use std::num::NonZeroU8;
+
+use bytes::BufMut;
 
 /// The largest number of fractional digits kept. 18 covers every venue we know (Binance uses 8,
 /// crypto sizes up to 18 on some chains).
 pub const MAX_SCALE: u8 = 18;
 
 /// An exact decimal: `mantissa * 10^-scale`, printed with exactly `scale` fractional digits.
+///
+/// The scale is stored plus one in a `NonZeroU8`, so `Option<Decimal>` is 16 bytes, not 24: a
+/// tick carries six of them and every byte of a tick is paid again in each ring slot.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decimal {
     mantissa: i64,
-    scale: u8,
+    scale_plus_one: NonZeroU8,
 }
 
 /// Why a decimal's text was refused.
@@ -35,7 +41,13 @@ pub enum DecimalError {
 impl Decimal {
     /// Builds a decimal from its parts. `scale` above 18 (`MAX_SCALE`) is refused.
     pub fn new(mantissa: i64, scale: u8) -> Option<Self> {
-        (scale <= MAX_SCALE).then_some(Self { mantissa, scale })
+        if scale > MAX_SCALE {
+            return None;
+        }
+        NonZeroU8::new(scale + 1).map(|scale_plus_one| Self {
+            mantissa,
+            scale_plus_one,
+        })
     }
 
     /// The integer mantissa (`12345` for `123.45`).
@@ -45,7 +57,7 @@ impl Decimal {
 
     /// Number of fractional digits (`2` for `123.45`).
     pub fn scale(self) -> u8 {
-        self.scale
+        self.scale_plus_one.get() - 1
     }
 
     /// True when strictly greater than zero.
@@ -140,32 +152,30 @@ impl Decimal {
         if negative {
             mantissa = -mantissa;
         }
-        Ok(Self {
-            mantissa,
-            scale: scale as u8,
-        })
+        // 0 <= scale <= MAX_SCALE here, so `new` cannot refuse it.
+        Self::new(mantissa, scale as u8).ok_or(DecimalError::Overflow)
     }
 
     /// Appends the exact text (`-0.50`, `61837.63000000`) to `out`, without allocating beyond
     /// `out`'s growth.
-    pub fn write_to(self, out: &mut Vec<u8>) {
+    pub fn write_to<B: BufMut>(self, out: &mut B) {
         let mut buf = itoa::Buffer::new();
         let digits = buf.format(self.mantissa.unsigned_abs()).as_bytes();
         if self.mantissa < 0 {
-            out.push(b'-');
+            out.put_u8(b'-');
         }
-        let scale = usize::from(self.scale);
+        let scale = usize::from(self.scale());
         if scale == 0 {
-            out.extend_from_slice(digits);
+            out.put_slice(digits);
         } else if digits.len() > scale {
             let split = digits.len() - scale;
-            out.extend_from_slice(&digits[..split]);
-            out.push(b'.');
-            out.extend_from_slice(&digits[split..]);
+            out.put_slice(&digits[..split]);
+            out.put_u8(b'.');
+            out.put_slice(&digits[split..]);
         } else {
-            out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', scale - digits.len()));
-            out.extend_from_slice(digits);
+            out.put_slice(b"0.");
+            out.put_bytes(b'0', scale - digits.len());
+            out.put_slice(digits);
         }
     }
 }
@@ -244,6 +254,16 @@ mod tests {
             Decimal::parse(b"1e99999999999999"),
             Err(DecimalError::Overflow)
         );
+    }
+
+    #[test]
+    fn option_costs_no_space_and_scale_round_trips() {
+        assert_eq!(std::mem::size_of::<Option<Decimal>>(), 16);
+        for scale in 0..=MAX_SCALE {
+            assert_eq!(Decimal::new(5, scale).unwrap().scale(), scale);
+        }
+        assert_eq!(Decimal::new(5, MAX_SCALE + 1), None);
+        assert_eq!(Decimal::new(5, u8::MAX), None);
     }
 
     #[test]
