@@ -18,6 +18,8 @@ use tickcast::shard::frame::Frame;
 use tickcast::tick::{Decimal, Symbol, SymbolId, Tick, TickKind};
 
 const BATCH: u64 = 4096;
+/// Reads per pin in the threaded bench.
+const RUN: usize = 256;
 
 fn tick() -> Tick {
     Tick {
@@ -57,11 +59,16 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || (Ring::new(BATCH as usize * 2, 1), prepared.clone()),
             |(ring, events)| {
-                for event in events {
-                    ring.push(event);
+                {
+                    // The sequencer pins once per batch; a shard reads a run with one reader.
+                    let _pin = crossbeam::epoch::pin();
+                    for event in events {
+                        ring.push(event);
+                    }
                 }
+                let reader = ring.reader();
                 for seq in 1..=BATCH {
-                    black_box(ring.read(seq).ok());
+                    black_box(reader.read(seq).ok());
                 }
             },
             criterion::BatchSize::SmallInput,
@@ -97,20 +104,34 @@ fn bench(c: &mut Criterion) {
                         thread::spawn(move || {
                             let mut next = 1;
                             while next <= BATCH {
-                                match ring.read(next) {
-                                    Ok(event) => {
-                                        black_box(event);
-                                        next += 1;
+                                // One pin per run of reads, as a shard's dispatcher does.
+                                let reader = ring.reader();
+                                for _ in 0..RUN {
+                                    match reader.read(next) {
+                                        Ok(event) => {
+                                            black_box(event);
+                                            next += 1;
+                                        }
+                                        Err(ReadError::NotYet) => {
+                                            std::hint::spin_loop();
+                                            break;
+                                        }
+                                        Err(ReadError::Lagged { oldest }) => next = oldest,
                                     }
-                                    Err(ReadError::NotYet) => std::hint::spin_loop(),
-                                    Err(ReadError::Lagged { oldest }) => next = oldest,
+                                    if next > BATCH {
+                                        break;
+                                    }
                                 }
                             }
                         })
                     })
                     .collect();
-                for event in events {
-                    ring.push(event);
+                let mut events = events.into_iter().peekable();
+                while events.peek().is_some() {
+                    let _pin = crossbeam::epoch::pin();
+                    for event in events.by_ref().take(1024) {
+                        ring.push(event);
+                    }
                 }
                 for reader in readers {
                     let _ = reader.join();

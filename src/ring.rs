@@ -12,21 +12,28 @@
 //!   [`ReadError::Lagged`] (it fell behind by more than the capacity) and must resynchronise;
 //!   it never receives a wrong event.
 //!
-//! Slots are `crossbeam::epoch::Atomic` pointers to an `Arc<Event>`: a reader, pinned to the
-//! current epoch, loads the pointer and clones the `Arc` (so it keeps the event as long as it
-//! wants); the writer swaps a new node in and hands the old one to the epoch collector, which
-//! frees it once no pinned reader can still see it. This is the module's only `unsafe`, and it
-//! is here because it measured better: the first version used `arc_swap::ArcSwapOption` slots
-//! (no `unsafe`), whose store waits on readers' debts: with two reader threads it managed about
-//! 0.3 M events/s against 1 M/s for a crossbeam `ArrayQueue` per reader (`benches/ring.rs`,
-//! BENCHMARKS.md). Loom cannot model crossbeam-epoch and Miri needs a nightly toolchain we do
-//! not have; the concurrent reader tests below and the integration suite exercise it.
+//! Slots are atomic pointers to events owned as `Arc<Event>` (`Arc::into_raw`). A reader pins
+//! the current crossbeam epoch, loads the pointer and takes its own reference to the event
+//! (`Arc::increment_strong_count`), so it keeps the event as long as it wants; the writer swaps
+//! the new pointer in and hands the old slot's reference to the epoch collector, which drops it
+//! once no pinned reader can still be looking at it. This is the crate's only `unsafe`, and it
+//! is here because it measured better:
+//! - the first version used `arc_swap::ArcSwapOption` slots (no `unsafe`), whose store waits on
+//!   readers' debts: with two reader threads it managed about 0.3 M events/s against 1 M/s for
+//!   a crossbeam `ArrayQueue` per reader (`benches/ring.rs`, BENCHMARKS.md);
+//! - the second used `crossbeam::epoch::Atomic<Arc<Event>>`, a heap node holding the `Arc`:
+//!   one more allocation and free per event, and one more pointer to chase per read;
+//! - reading many events in a row ([`Ring::reader`]) pins once for all of them.
+//!
+//! Loom cannot model crossbeam-epoch and Miri needs a nightly toolchain we do not have; the
+//! concurrent reader tests below (which also check reference counts) and the integration suite
+//! exercise it.
 //! Must never block, lock or allocate on the read path.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use crossbeam::epoch::{self, Atomic, Owned};
+use crossbeam::epoch::{self, Guard};
 use crossbeam_utils::CachePadded;
 
 use crate::tick::{Seq, SymbolId};
@@ -61,7 +68,8 @@ pub enum ReadError {
 
 /// A single-writer, many-reader ring of recent events.
 pub struct Ring {
-    slots: Box<[Atomic<Arc<Event>>]>,
+    /// Each non-null pointer came from `Arc::into_raw` and owns one strong reference.
+    slots: Box<[AtomicPtr<Event>]>,
     mask: u64,
     /// Sequence of the first event ever pushed.
     first: Seq,
@@ -75,7 +83,9 @@ impl Ring {
     pub fn new(capacity: usize, first: Seq) -> Self {
         let capacity = capacity.max(2).next_power_of_two();
         let first = first.max(1);
-        let slots = (0..capacity).map(|_| Atomic::null()).collect();
+        let slots = (0..capacity)
+            .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+            .collect();
         Self {
             slots,
             mask: capacity as u64 - 1,
@@ -108,69 +118,119 @@ impl Ring {
     }
 
     /// Publishes `event`. Only the sequencer calls this, from one thread; `event.seq` must be
-    /// [`Ring::next_seq`].
+    /// [`Ring::next_seq`]. A writer pushing many events may hold an [`epoch::pin`] around them:
+    /// the pin taken here is then nested, which is cheaper.
     pub fn push(&self, event: Arc<Event>) {
         let seq = event.seq;
         debug_assert_eq!(seq, self.next_seq(), "ring sequences must be consecutive");
+        let new = Arc::into_raw(event).cast_mut();
+        // Pinned across the swap, as crossbeam-epoch's unlink-then-defer pattern wants.
         let guard = epoch::pin();
-        let old = self.slots[(seq & self.mask) as usize].swap(
-            Owned::new(event),
-            Ordering::AcqRel,
-            &guard,
-        );
+        let old = self.slots[(seq & self.mask) as usize].swap(new, Ordering::AcqRel);
         if !old.is_null() {
-            // SAFETY: `old` was unlinked from its slot by the swap above, and only the single
-            // writer swaps, so no one else can retire it; readers that loaded it are pinned, and
-            // the collector frees it only after every such pin is released.
-            unsafe { guard.defer_destroy(old) };
+            let old = RetiredEvent(old);
+            // SAFETY: `old` came from `Arc::into_raw` and the swap above unlinked it, so this
+            // slot's strong reference is ours to release, exactly once (only the single writer
+            // swaps). Readers that loaded the pointer before the swap are pinned at an epoch no
+            // later than this guard's, so the collector runs the closure only after they have
+            // taken their own reference (or given up).
+            unsafe {
+                guard.defer_unchecked(move || old.release());
+            }
         }
         self.head.store(seq, Ordering::Release);
     }
 
     /// The event with sequence `seq`, if still held.
     pub fn read(&self, seq: Seq) -> Result<Arc<Event>, ReadError> {
-        let head = self.head();
+        self.reader().read(seq)
+    }
+
+    /// A reader pinned once for many [`RingReader::read`]s: a shard dispatching a run of events
+    /// should use one per run. Hold it briefly: while it lives, events it could still see are
+    /// not freed.
+    pub fn reader(&self) -> RingReader<'_> {
+        RingReader {
+            ring: self,
+            _guard: epoch::pin(),
+        }
+    }
+}
+
+/// A pinned view of a [`Ring`], see [`Ring::reader`].
+pub struct RingReader<'a> {
+    ring: &'a Ring,
+    /// Keeps every event loaded through this reader from being released (see `read`).
+    _guard: Guard,
+}
+
+impl RingReader<'_> {
+    /// The event with sequence `seq`, if still held.
+    pub fn read(&self, seq: Seq) -> Result<Arc<Event>, ReadError> {
+        let ring = self.ring;
+        let head = ring.head();
         if seq > head {
             return Err(ReadError::NotYet);
         }
-        if seq < self.first {
+        if seq < ring.first {
             return Err(ReadError::Lagged {
-                oldest: self.oldest(),
+                oldest: ring.oldest(),
             });
         }
-        let guard = epoch::pin();
-        let shared = self.slots[(seq & self.mask) as usize].load(Ordering::Acquire, &guard);
-        // SAFETY: the pointer was loaded while pinned, so the node it points to (if any) cannot
-        // be freed before `guard` is dropped; we only clone the `Arc` out of it.
-        let found = unsafe { shared.as_ref() }.cloned();
-        drop(guard);
+        let raw = ring.slots[(seq & ring.mask) as usize].load(Ordering::Acquire);
+        let found = if raw.is_null() {
+            None
+        } else {
+            // SAFETY: a non-null slot pointer came from `Arc::into_raw` and its reference is
+            // released only through `defer_unchecked` after the writer unlinked it; we loaded it
+            // while pinned (`self._guard`), so that release cannot have run yet: the strong count
+            // is at least one, and taking another reference is sound.
+            Some(unsafe {
+                Arc::increment_strong_count(raw);
+                Arc::from_raw(raw)
+            })
+        };
         match found {
             Some(event) if event.seq == seq => Ok(event),
             // Overwritten by a newer lap. The writer may not have published that newer head
             // yet (slot first, head second), so derive the oldest held from the event itself.
             Some(newer) if newer.seq > seq => Err(ReadError::Lagged {
-                oldest: self
+                oldest: ring
                     .oldest()
-                    .max((newer.seq + 1).saturating_sub(self.slots.len() as u64)),
+                    .max((newer.seq + 1).saturating_sub(ring.slots.len() as u64)),
             }),
             // Unreachable given the store/publish order; answering "lagged" is the safe side.
             _ => Err(ReadError::Lagged {
-                oldest: self.oldest().max(seq + 1),
+                oldest: ring.oldest().max(seq + 1),
             }),
         }
     }
 }
 
+/// A slot's reference to an event, retired by the writer and released by the epoch collector.
+struct RetiredEvent(*mut Event);
+
+// SAFETY: the pointer stands for one strong reference of an `Arc<Event>`, and `Event` is `Send`
+// and `Sync` (an `Arc<Event>` may move between threads), so releasing it on the collector's
+// thread is what dropping an `Arc<Event>` there would be.
+unsafe impl Send for RetiredEvent {}
+
+impl RetiredEvent {
+    fn release(self) {
+        // SAFETY: see `Ring::push`: this pointer came from `Arc::into_raw`, its slot no longer
+        // holds it, no reader can still reach it, and this runs once.
+        drop(unsafe { Arc::from_raw(self.0) });
+    }
+}
+
 impl Drop for Ring {
     fn drop(&mut self) {
-        for slot in self.slots.iter() {
-            // SAFETY: `&mut self`: no reader or writer can reach the slots any more, so taking
-            // each node back without a pin cannot race with anything.
-            unsafe {
-                let node = slot.load(Ordering::Relaxed, epoch::unprotected());
-                if !node.is_null() {
-                    drop(node.into_owned());
-                }
+        for slot in self.slots.iter_mut() {
+            let raw = *slot.get_mut();
+            if !raw.is_null() {
+                // SAFETY: `&mut self`: no reader or writer can reach the slots any more, and each
+                // non-null slot owns one strong reference from `Arc::into_raw`.
+                drop(unsafe { Arc::from_raw(raw) });
             }
         }
     }
@@ -264,6 +324,45 @@ mod tests {
         }
         for reader in readers {
             reader.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn every_reference_is_released_exactly_once() {
+        // Each event's strong count: 1 held here, +1 while a slot holds it, +1 per reader copy.
+        let events: Vec<Arc<Event>> = (1..=40).map(event).collect();
+        let ring = Ring::new(8, 1);
+        let mut copies = Vec::new();
+        {
+            let reader = ring.reader();
+            for e in &events {
+                ring.push(e.clone());
+                copies.push(reader.read(e.seq).unwrap());
+            }
+            assert_eq!(
+                reader.read(1).unwrap_err(),
+                ReadError::Lagged { oldest: 33 }
+            );
+        }
+        for e in &events[32..] {
+            assert_eq!(Arc::strong_count(e), 3, "held, slot, copy");
+        }
+        drop(copies);
+        drop(ring);
+        // Overwritten events are released by the epoch collector: give it a bounded chance.
+        for _ in 0..10_000 {
+            if events.iter().all(|e| Arc::strong_count(e) == 1) {
+                break;
+            }
+            epoch::pin().flush();
+        }
+        for e in &events {
+            assert_eq!(
+                Arc::strong_count(e),
+                1,
+                "event {} leaked a reference",
+                e.seq
+            );
         }
     }
 }

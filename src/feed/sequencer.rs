@@ -128,6 +128,8 @@ impl Sequencer {
 
     /// Numbers, encodes and publishes a batch.
     pub fn ingest(&mut self, batch: TickBatch) {
+        // One epoch pin for the whole batch: the ring's pin per push is then only nested.
+        let _pin = crossbeam::epoch::pin();
         let mut sequenced = 0u64;
         for tick in &batch {
             sequenced += u64::from(self.sequence(tick));
