@@ -6,7 +6,8 @@
 //!   [`tick::Tick`]s and send them to the [`feed::sequencer`], the single writer that numbers
 //!   each tick, encodes its SSE frame once ([`shard::frame`]), and publishes it to:
 //! - [`ring`]: the lock-free ring of recent events (resume, shard fan-out), and
-//! - [`cache`]: the arc-swapped latest event per symbol and the symbol universe.
+//! - [`cache`]: the latest event per symbol and the (arc-swapped) symbol universe; both keep
+//!   events in [`slot::ArcSlot`]s, the crate's only `unsafe`.
 //! - [`shard`]: per-core threads, each owning a share of the connections; a shard's dispatcher
 //!   follows the ring and hands each event's shared bytes to its subscribers
 //!   ([`shard::subscriber`]: queues and conflation).
@@ -25,8 +26,9 @@ pub mod feed;
 pub mod http;
 pub mod metrics;
 pub mod replay;
-#[allow(unsafe_code)] // Epoch-managed slots: see the module's docs and its SAFETY comments.
 pub mod ring;
 pub mod server;
 pub mod shard;
+#[allow(unsafe_code)] // Epoch-managed `Arc` slots: see the module's docs and its SAFETY comments.
+pub mod slot;
 pub mod tick;

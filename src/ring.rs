@@ -12,30 +12,21 @@
 //!   [`ReadError::Lagged`] (it fell behind by more than the capacity) and must resynchronise;
 //!   it never receives a wrong event.
 //!
-//! Slots are atomic pointers to events owned as `Arc<Event>` (`Arc::into_raw`). A reader pins
-//! the current crossbeam epoch, loads the pointer and takes its own reference to the event
-//! (`Arc::increment_strong_count`), so it keeps the event as long as it wants; the writer swaps
-//! the new pointer in and hands the old slot's reference to the epoch collector, which drops it
-//! once no pinned reader can still be looking at it. This is the crate's only `unsafe`, and it
-//! is here because it measured better:
-//! - the first version used `arc_swap::ArcSwapOption` slots (no `unsafe`), whose store waits on
-//!   readers' debts: with two reader threads it managed about 0.3 M events/s against 1 M/s for
-//!   a crossbeam `ArrayQueue` per reader (`benches/ring.rs`, BENCHMARKS.md);
-//! - the second used `crossbeam::epoch::Atomic<Arc<Event>>`, a heap node holding the `Arc`:
-//!   one more allocation and free per event, and one more pointer to chase per read;
-//! - reading many events in a row ([`Ring::reader`]) pins once for all of them.
-//!
-//! Loom cannot model crossbeam-epoch and Miri needs a nightly toolchain we do not have; the
-//! concurrent reader tests below (which also check reference counts) and the integration suite
-//! exercise it.
+//! Slots are [`ArcSlot`]s: a reader pinned to the current crossbeam epoch takes its own
+//! reference to the event (so it keeps it as long as it wants); the writer swaps the new event
+//! in and the epoch collector releases the old slot's reference once no pinned reader can still
+//! be looking at it. Reading many events in a row ([`Ring::reader`]) pins once for all of them.
+//! What this replaced and why is in [`crate::slot`]'s doc; `benches/ring.rs` compares it with a
+//! crossbeam `ArrayQueue` per reader.
 //! Must never block, lock or allocate on the read path.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::epoch::{self, Guard};
 use crossbeam_utils::CachePadded;
 
+use crate::slot::ArcSlot;
 use crate::tick::{Seq, SymbolId};
 
 /// A sequenced tick with its SSE frame, encoded once and shared by every subscriber.
@@ -68,8 +59,7 @@ pub enum ReadError {
 
 /// A single-writer, many-reader ring of recent events.
 pub struct Ring {
-    /// Each non-null pointer came from `Arc::into_raw` and owns one strong reference.
-    slots: Box<[AtomicPtr<Event>]>,
+    slots: Box<[ArcSlot<Event>]>,
     mask: u64,
     /// Sequence of the first event ever pushed.
     first: Seq,
@@ -83,9 +73,7 @@ impl Ring {
     pub fn new(capacity: usize, first: Seq) -> Self {
         let capacity = capacity.max(2).next_power_of_two();
         let first = first.max(1);
-        let slots = (0..capacity)
-            .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-            .collect();
+        let slots = (0..capacity).map(|_| ArcSlot::empty()).collect();
         Self {
             slots,
             mask: capacity as u64 - 1,
@@ -123,21 +111,8 @@ impl Ring {
     pub fn push(&self, event: Arc<Event>) {
         let seq = event.seq;
         debug_assert_eq!(seq, self.next_seq(), "ring sequences must be consecutive");
-        let new = Arc::into_raw(event).cast_mut();
-        // Pinned across the swap, as crossbeam-epoch's unlink-then-defer pattern wants.
-        let guard = epoch::pin();
-        let old = self.slots[(seq & self.mask) as usize].swap(new, Ordering::AcqRel);
-        if !old.is_null() {
-            let old = RetiredEvent(old);
-            // SAFETY: `old` came from `Arc::into_raw` and the swap above unlinked it, so this
-            // slot's strong reference is ours to release, exactly once (only the single writer
-            // swaps). Readers that loaded the pointer before the swap are pinned at an epoch no
-            // later than this guard's, so the collector runs the closure only after they have
-            // taken their own reference (or given up).
-            unsafe {
-                guard.defer_unchecked(move || old.release());
-            }
-        }
+        // The slot is stored first, the head published second (see the module doc).
+        self.slots[(seq & self.mask) as usize].set(Some(event));
         self.head.store(seq, Ordering::Release);
     }
 
@@ -152,7 +127,7 @@ impl Ring {
     pub fn reader(&self) -> RingReader<'_> {
         RingReader {
             ring: self,
-            _guard: epoch::pin(),
+            guard: epoch::pin(),
         }
     }
 }
@@ -160,8 +135,8 @@ impl Ring {
 /// A pinned view of a [`Ring`], see [`Ring::reader`].
 pub struct RingReader<'a> {
     ring: &'a Ring,
-    /// Keeps every event loaded through this reader from being released (see `read`).
-    _guard: Guard,
+    /// Keeps every event loaded through this reader from being released.
+    guard: Guard,
 }
 
 impl RingReader<'_> {
@@ -177,19 +152,7 @@ impl RingReader<'_> {
                 oldest: ring.oldest(),
             });
         }
-        let raw = ring.slots[(seq & ring.mask) as usize].load(Ordering::Acquire);
-        let found = if raw.is_null() {
-            None
-        } else {
-            // SAFETY: a non-null slot pointer came from `Arc::into_raw` and its reference is
-            // released only through `defer_unchecked` after the writer unlinked it; we loaded it
-            // while pinned (`self._guard`), so that release cannot have run yet: the strong count
-            // is at least one, and taking another reference is sound.
-            Some(unsafe {
-                Arc::increment_strong_count(raw);
-                Arc::from_raw(raw)
-            })
-        };
+        let found = ring.slots[(seq & ring.mask) as usize].load(&self.guard);
         match found {
             Some(event) if event.seq == seq => Ok(event),
             // Overwritten by a newer lap. The writer may not have published that newer head
@@ -203,35 +166,6 @@ impl RingReader<'_> {
             _ => Err(ReadError::Lagged {
                 oldest: ring.oldest().max(seq + 1),
             }),
-        }
-    }
-}
-
-/// A slot's reference to an event, retired by the writer and released by the epoch collector.
-struct RetiredEvent(*mut Event);
-
-// SAFETY: the pointer stands for one strong reference of an `Arc<Event>`, and `Event` is `Send`
-// and `Sync` (an `Arc<Event>` may move between threads), so releasing it on the collector's
-// thread is what dropping an `Arc<Event>` there would be.
-unsafe impl Send for RetiredEvent {}
-
-impl RetiredEvent {
-    fn release(self) {
-        // SAFETY: see `Ring::push`: this pointer came from `Arc::into_raw`, its slot no longer
-        // holds it, no reader can still reach it, and this runs once.
-        drop(unsafe { Arc::from_raw(self.0) });
-    }
-}
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        for slot in self.slots.iter_mut() {
-            let raw = *slot.get_mut();
-            if !raw.is_null() {
-                // SAFETY: `&mut self`: no reader or writer can reach the slots any more, and each
-                // non-null slot owns one strong reference from `Arc::into_raw`.
-                drop(unsafe { Arc::from_raw(raw) });
-            }
         }
     }
 }
