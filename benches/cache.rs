@@ -1,4 +1,4 @@
-//! The latest-price cache (`ArcSlot`s behind an arc-swapped universe) against
+//! The latest-price cache (arc-swap slots behind an arc-swapped universe) against
 //! `RwLock<HashMap<Symbol, Arc<Event>>>`: the sequencer storing the newest event of a symbol,
 //! and readers looking symbols up: alone, reads while a writer thread updates, and the writer
 //! while a reader thread reads (the sequencer must never wait on readers).
@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("cache_update");
     group.throughput(Throughput::Elements(u64::from(SYMBOLS)));
-    group.bench_function("tickcast_latest_prices", |b| {
+    group.bench_function("arc_swap_latest_prices", |b| {
         b.iter(|| {
             for event in &events {
                 cache.publish(event.clone());
@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
             }
         }
     });
-    group.bench_function("tickcast_latest_prices", |b| {
+    group.bench_function("arc_swap_latest_prices", |b| {
         b.iter(|| read_all_cache(&cache, &symbols))
     });
     writer.stop();
@@ -110,7 +110,7 @@ fn bench(c: &mut Criterion) {
         let (cache, symbols) = (cache.clone(), symbols.clone());
         move || read_all_cache(&cache, &symbols)
     });
-    group.bench_function("tickcast_latest_prices", |b| {
+    group.bench_function("arc_swap_latest_prices", |b| {
         b.iter(|| {
             for event in &events {
                 cache.publish(event.clone());

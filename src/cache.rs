@@ -1,4 +1,4 @@
-//! The latest-price cache (an [`ArcSlot`] per symbol) and the symbol universe (`arc-swap`).
+//! The latest-price cache and the symbol universe, published through `arc-swap`.
 //!
 //! Place in the flow: the sequencer thread is the only writer: it interns new symbols
 //! ([`LatestPrices::intern`]) and stores each symbol's newest event ([`LatestPrices::publish`])
@@ -8,20 +8,22 @@
 //! subscription checks, shards when they resynchronise.
 //!
 //! Invariants: a [`Universe`] is immutable once published; adding a symbol publishes a new one
-//! that shares every existing slot (`Arc<ArcSlot<Event>>`), so a price stored through any
-//! version is visible through all. A store never waits for readers (`benches/cache.rs`: the
-//! `arc_swap::ArcSwapOption` slots this replaced lost 5x to an `RwLock<HashMap>` there).
-//! Symbol ids are dense and never reused. The universe is published before the first event of a new symbol enters the ring, so a reader that sees an
+//! that shares every existing slot (`Arc<ArcSwapOption<Event>>`), so a price stored through any
+//! version is visible through all.
+//! Cost: an arc-swap store pays the debts of readers holding the old value, so it is the slow
+//! side (`benches/cache.rs`, with a reader thread hammering: a few hundred ns per store). The
+//! sequencer therefore stores once per symbol per batch, not per tick. The ring's
+//! [`crate::slot::ArcSlot`] would make stores cheaper; arc-swap stays here by design choice. Symbol ids are dense and never reused. The universe is
+//! published before the first event of a new symbol enters the ring, so a reader that sees an
 //! event always finds its symbol.
 //! Must never block readers, and never be written by anyone but the sequencer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::ring::Event;
-use crate::slot::ArcSlot;
 use crate::tick::{Symbol, SymbolId};
 
 /// Every symbol known so far, with its latest event.
@@ -29,7 +31,7 @@ use crate::tick::{Symbol, SymbolId};
 pub struct Universe {
     names: Vec<Symbol>,
     index: HashMap<Symbol, SymbolId>,
-    slots: Vec<Arc<ArcSlot<Event>>>,
+    slots: Vec<Arc<ArcSwapOption<Event>>>,
 }
 
 impl Universe {
@@ -60,7 +62,7 @@ impl Universe {
 
     /// The newest event of a symbol, if it has one.
     pub fn latest(&self, id: SymbolId) -> Option<Arc<Event>> {
-        self.slots.get(id.index()).and_then(|slot| slot.get())
+        self.slots.get(id.index()).and_then(|slot| slot.load_full())
     }
 }
 
@@ -115,7 +117,7 @@ impl LatestPrices {
         let mut index = current.index.clone();
         index.insert(symbol, id);
         let mut slots = current.slots.clone();
-        slots.push(Arc::new(ArcSlot::empty()));
+        slots.push(Arc::new(ArcSwapOption::empty()));
         self.universe.store(Arc::new(Universe {
             names,
             index,
@@ -129,7 +131,7 @@ impl LatestPrices {
     pub fn publish(&self, event: Arc<Event>) {
         let universe = self.universe.load();
         if let Some(slot) = universe.slots.get(event.symbol_id.index()) {
-            slot.set(Some(event));
+            slot.store(Some(event));
         }
     }
 }

@@ -5,9 +5,9 @@
 //! - [`feed`]: sources (synthetic market, TCP native JSON lines) decode lines into
 //!   [`tick::Tick`]s and send them to the [`feed::sequencer`], the single writer that numbers
 //!   each tick, encodes its SSE frame once ([`shard::frame`]), and publishes it to:
-//! - [`ring`]: the lock-free ring of recent events (resume, shard fan-out), and
-//! - [`cache`]: the latest event per symbol and the (arc-swapped) symbol universe; both keep
-//!   events in [`slot::ArcSlot`]s, the crate's only `unsafe`.
+//! - [`ring`]: the lock-free ring of recent events (resume, shard fan-out), whose slots are
+//!   [`slot::ArcSlot`]s (the crate's only `unsafe`), and
+//! - [`cache`]: the arc-swapped latest event per symbol and the symbol universe.
 //! - [`shard`]: per-core threads, each owning a share of the connections; a shard's dispatcher
 //!   follows the ring and hands each event's shared bytes to its subscribers
 //!   ([`shard::subscriber`]: queues and conflation).

@@ -1,5 +1,5 @@
-//! [`ArcSlot`]: an atomic `Option<Arc<T>>` with one writer path that never waits and readers
-//! that never lock, the building block of the ring's slots and the cache's latest prices.
+//! [`ArcSlot`]: an atomic `Option<Arc<T>>` whose writers never wait and whose readers never
+//! lock: the ring's slots.
 //!
 //! A slot holds a pointer from `Arc::into_raw`, owning one strong reference. A reader, pinned to
 //! the current crossbeam epoch, loads the pointer and takes its own reference
@@ -9,12 +9,11 @@
 //! pointer to exactly one writer.
 //!
 //! Why hand-written: the crates that do this cost more where it matters here.
-//! - `arc_swap::ArcSwapOption` (the first version of both users): a store waits on readers'
-//!   outstanding debts. In `benches/ring.rs` the ring managed 0.3 M events/s with two reader
-//!   threads against 1 M/s for crossbeam queues, and in `benches/cache.rs` a store with one
-//!   reader thread looking prices up ran at a fifth of an `RwLock<HashMap>` insert.
-//! - `crossbeam::epoch::Atomic<Arc<T>>` (the second version of the ring): a heap node around
-//!   the `Arc` per store, so one more allocation, free and pointer chase per event.
+//! - `arc_swap::ArcSwapOption` (the ring's first version): a store pays the outstanding debts of
+//!   readers. In `benches/ring.rs` the ring managed 0.3 M events/s with two reader threads
+//!   against 1 M/s for crossbeam queues.
+//! - `crossbeam::epoch::Atomic<Arc<T>>` (the second version): a heap node around the `Arc` per
+//!   store, so one more allocation, free and pointer chase per event.
 //!
 //! This module is the crate's only `unsafe`. Loom cannot model crossbeam-epoch and Miri needs a
 //! nightly toolchain we do not have; the tests below count references under concurrent readers
