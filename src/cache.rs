@@ -13,9 +13,9 @@
 //! Cost: an arc-swap store pays the debts of readers holding the old value, so it is the slow
 //! side (`benches/cache.rs`, with a reader thread hammering: a few hundred ns per store). The
 //! sequencer therefore stores once per symbol per batch, not per tick. The ring's
-//! [`crate::slot::ArcSlot`] would make stores cheaper; arc-swap stays here by design choice. Symbol ids are dense and never reused. The universe is
-//! published before the first event of a new symbol enters the ring, so a reader that sees an
-//! event always finds its symbol.
+//! [`crate::slot::ArcSlot`] would make stores cheaper; arc-swap stays here by design choice.
+//! Symbol ids are dense and never reused. The universe is published before the first event of
+//! a new symbol enters the ring, so a reader that sees an event always finds its symbol.
 //! Must never block readers, and never be written by anyone but the sequencer.
 
 use std::collections::HashMap;
