@@ -1,11 +1,17 @@
-//! Response bodies: a whole JSON/text body, or an SSE stream fed by the shard.
+//! Response bodies: a whole JSON/text body, or the hand-off of an SSE stream.
 //!
-//! [`Batch`] is the `Buf` hyper writes: a short list of shared `Bytes` (frames of many events)
-//! exposed through `chunks_vectored`, so hyper sends a whole batch with one `writev` and never
-//! copies a frame. The stream body asks its shard for the next batch on each poll and
-//! unsubscribes when dropped (stream finished or client gone).
+//! [`Batch`] is a `Buf` over a short list of shared `Bytes` (frames of many events) exposed
+//! through `chunks_vectored`, so a whole batch goes out with one `writev` and no frame is ever
+//! copied. hyper writes whole bodies with it; the SSE writer ([`super::sse`]) writes stream
+//! batches with it.
+//!
+//! A stream's body ([`StreamBody`]) yields no data: when hyper first polls it (the response head
+//! is queued), it puts its [`Handoff`] in the connection's slot, and the connection task takes the
+//! socket back from hyper once the head is flushed. The [`Subscription`] inside unsubscribes
+//! whenever it is dropped, whichever side holds it then.
 //! Must never copy or re-encode frame bytes.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -15,7 +21,7 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
 
-use crate::shard::{Chunks, Fill, ShardState};
+use crate::shard::{Chunks, ShardState};
 
 /// Frames handed to hyper in one piece.
 #[derive(Debug, Default)]
@@ -32,7 +38,8 @@ impl Batch {
         Self { chunks, index: 0 }
     }
 
-    fn from_chunks(mut chunks: Chunks) -> Self {
+    /// A batch of these chunks (empty ones are dropped).
+    pub fn from_chunks(mut chunks: Chunks) -> Self {
         // `Buf::chunk` must not be empty while bytes remain.
         chunks.retain(|c| !c.is_empty());
         Self { chunks, index: 0 }
@@ -84,7 +91,8 @@ impl Buf for Batch {
 pub enum ResponseBody {
     /// A complete body (JSON, text, HTML); `None` once sent.
     Full(Option<Bytes>),
-    /// A live SSE stream.
+    /// An SSE stream: hyper writes the response head, then the connection is handed over to
+    /// [`super::sse`] (see [`Handoff`]); this body never yields data itself.
     Stream(StreamBody),
 }
 
@@ -101,20 +109,25 @@ impl Body for ResponseBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Batch>, Infallible>>> {
         match self.get_mut() {
             ResponseBody::Full(bytes) => {
                 Poll::Ready(bytes.take().map(|b| Ok(Frame::data(Batch::single(b)))))
             }
-            ResponseBody::Stream(stream) => stream.poll_next(cx),
+            ResponseBody::Stream(stream) => {
+                stream.hand_over();
+                // No waker is kept: the connection's task checks the hand-off slot after every
+                // poll of hyper, so it does not need hyper to poll this body again.
+                Poll::Pending
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             ResponseBody::Full(bytes) => bytes.is_none(),
-            ResponseBody::Stream(stream) => stream.done,
+            ResponseBody::Stream(_) => false,
         }
     }
 
@@ -122,51 +135,69 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             ResponseBody::Full(None) => SizeHint::with_exact(0),
+            // Unknown length: hyper writes `Transfer-Encoding: chunked` (HTTP/1.1) or a body
+            // delimited by the end of the connection (HTTP/1.0), as [`Framing`] expects.
             ResponseBody::Stream(_) => SizeHint::default(),
         }
     }
 }
 
-/// An SSE stream: subscriber `key` of `shard`.
+/// How the SSE body is delimited on the wire, decided by the request's HTTP version exactly as
+/// hyper decides it for a body of unknown length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// HTTP/1.1: chunked transfer coding, ended by the `0\r\n\r\n` terminator.
+    Chunked,
+    /// HTTP/1.0: raw bytes, ended by closing the connection.
+    UntilClose,
+}
+
+/// A registered subscriber; unsubscribes when dropped (stream finished, client gone, or the
+/// connection failed before the hand-off).
+pub struct Subscription {
+    /// The shard that owns the subscriber.
+    pub shard: Rc<ShardState>,
+    /// The subscriber's key on that shard.
+    pub key: usize,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.shard.unsubscribe(self.key);
+    }
+}
+
+/// What the SSE writer needs once hyper has written the response head.
+pub struct Handoff {
+    /// The subscriber to drain.
+    pub subscription: Subscription,
+    /// The body's framing.
+    pub framing: Framing,
+}
+
+/// The connection's hand-off slot, shared between the stream body and the connection task.
+pub type HandoffSlot = Rc<RefCell<Option<Handoff>>>;
+
+/// The body of a `/v1/stream` response while hyper still owns the connection.
 pub struct StreamBody {
-    shard: Rc<ShardState>,
-    key: usize,
-    done: bool,
+    handoff: Option<Handoff>,
+    slot: HandoffSlot,
 }
 
 impl StreamBody {
-    /// The body of subscriber `key`.
-    pub fn new(shard: Rc<ShardState>, key: usize) -> Self {
+    /// A body that hands `handoff` to `slot` when hyper first asks it for data, that is once the
+    /// response head is queued for writing.
+    pub fn new(handoff: Handoff, slot: HandoffSlot) -> Self {
         Self {
-            shard,
-            key,
-            done: false,
+            handoff: Some(handoff),
+            slot,
         }
     }
 
-    fn poll_next(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Batch>, Infallible>>> {
-        if self.done {
-            return Poll::Ready(None);
+    fn hand_over(&mut self) {
+        if let Some(handoff) = self.handoff.take() {
+            *self.slot.borrow_mut() = Some(handoff);
         }
-        match self.shard.fill(self.key, cx.waker()) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Fill::Data(chunks)) => {
-                Poll::Ready(Some(Ok(Frame::data(Batch::from_chunks(chunks)))))
-            }
-            Poll::Ready(Fill::End) => {
-                self.done = true;
-                Poll::Ready(None)
-            }
-        }
-    }
-}
-
-impl Drop for StreamBody {
-    fn drop(&mut self) {
-        self.shard.unsubscribe(self.key);
     }
 }
 

@@ -1,19 +1,26 @@
 //! The HTTP surface (hyper, HTTP/1.1): routes, request validation, SSE stream set-up.
 //!
 //! Place in the flow: each connection is served on the shard that adopted it. `/v1/stream`
-//! registers a subscriber on that shard and answers with a [`body::StreamBody`]; the other
-//! routes read the lock-free cache and metrics and answer at once.
+//! registers a subscriber on that shard; hyper writes the response head, then the connection
+//! leaves hyper for the SSE writer ([`sse`]), which drains the subscriber straight to the socket.
+//! The other routes read the lock-free cache and metrics and answer at once.
 //! Every request input (path, method, query, `Last-Event-ID`) is validated here and a bad one
 //! gets a status and a JSON error `{"error":{"code","message"}}`; nothing a client sends can
 //! panic or stop the process.
 //! Must never block the shard thread, and never log a client hanging up as an error.
 
 pub mod body;
+pub mod io;
+pub mod sse;
 
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::fmt::Write as _;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,7 +35,7 @@ use crate::config::Config;
 use crate::shard::subscriber::Filter;
 use crate::shard::{ShardState, Start};
 use crate::tick::{Seq, Symbol};
-use body::{ResponseBody, StreamBody};
+use body::{Framing, Handoff, HandoffSlot, ResponseBody, StreamBody, Subscription};
 
 /// Time a client has to send its request head (slow-loris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,15 +64,36 @@ pub fn prepare(
 }
 
 /// Serves one connection until it closes or the drain ends it.
+///
+/// hyper reads requests and writes every response head and every complete body. A
+/// `/v1/stream` response hands the socket over once its head is flushed ([`body::Handoff`]);
+/// from then on [`sse::write_stream`] writes the body and hyper's connection state, buffers
+/// included, is gone. The hyper phase is boxed, so the task of a long-lived stream keeps only
+/// the writer's small state.
 pub async fn serve(shard: Rc<ShardState>, stream: tokio::net::TcpStream, stop: CancellationToken) {
     let metrics = shard.shared.metrics.clone();
     // Counted up by the acceptor when it picked this shard, counted down here when done.
     let shard_metrics = metrics.shard(shard.id);
+    if let Some((socket, handoff)) = Box::pin(serve_http(shard.clone(), stream, stop)).await {
+        sse::write_stream(socket, handoff).await;
+    }
+    shard_metrics.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// hyper's part of a connection: until it closes, or until a stream's head is flushed, when the
+/// socket and the stream's hand-off are returned.
+async fn serve_http(
+    shard: Rc<ShardState>,
+    stream: tokio::net::TcpStream,
+    stop: CancellationToken,
+) -> Option<(tokio::net::TcpStream, Handoff)> {
+    let slot: HandoffSlot = Rc::default();
+    let flushed = Rc::new(Cell::new(true));
     let service = {
-        let shard = shard.clone();
+        let slot = slot.clone();
         hyper::service::service_fn(move |request| {
-            let shard = shard.clone();
-            async move { Ok::<_, Infallible>(route(request, &shard)) }
+            let response = route(request, &shard, &slot);
+            async move { Ok::<_, Infallible>(response) }
         })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -74,20 +102,39 @@ pub async fn serve(shard: Rc<ShardState>, stream: tokio::net::TcpStream, stop: C
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
         .writev(true);
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        _ = stop.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.as_mut().await
+    let io = TokioIo::new(io::FlushTracked::new(stream, flushed.clone()));
+    let mut connection = Some(builder.serve_connection(io, service));
+    let mut stopped = std::pin::pin!(stop.cancelled());
+    let mut draining = false;
+    let result = poll_fn(|cx| {
+        let Some(conn) = connection.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        if !draining && stopped.as_mut().poll(cx).is_ready() {
+            draining = true;
+            Pin::new(&mut *conn).graceful_shutdown();
         }
-    };
+        if let Poll::Ready(result) = Pin::new(&mut *conn).poll(cx) {
+            return Poll::Ready(result);
+        }
+        // The stream's head is written and nothing of hyper's is left unflushed: the socket
+        // can change hands. Otherwise hyper is waiting for the socket and will be woken.
+        if slot.borrow().is_some() && flushed.get() {
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    })
+    .await;
     if let Err(error) = result {
         // Resets and broken pipes are clients leaving, not server faults.
         tracing::debug!(%error, "connection ended");
+        return None;
     }
-    shard_metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    let handoff = slot.borrow_mut().take()?;
+    let parts = connection.take()?.into_parts();
+    // Bytes the client sent after the stream's request (a pipelined request, a GET body) are
+    // dropped: the stream never ends on its own, so nothing after it would be answered anyway.
+    Some((parts.io.into_inner().into_inner(), handoff))
 }
 
 /// An error answer: status, stable code, human message.
@@ -126,7 +173,11 @@ fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Respons
     response
 }
 
-fn route(request: Request<Incoming>, shard: &Rc<ShardState>) -> Response<ResponseBody> {
+fn route(
+    request: Request<Incoming>,
+    shard: &Rc<ShardState>,
+    slot: &HandoffSlot,
+) -> Response<ResponseBody> {
     let path = request.uri().path();
     let allowed = match path {
         "/v1/stream" | "/v1/snapshot" | "/v1/symbols" | "/healthz" | "/metrics" | "/" => "GET",
@@ -161,7 +212,7 @@ fn route(request: Request<Incoming>, shard: &Rc<ShardState>) -> Response<Respons
         .into_response();
     }
     let result = match path {
-        "/v1/stream" => stream(&request, query, shard),
+        "/v1/stream" => stream(&request, query, shard, slot),
         "/v1/snapshot" => snapshot(query, shard),
         "/v1/symbols" => Ok(symbols(shard)),
         "/healthz" => Ok(health(shard)),
@@ -274,6 +325,7 @@ fn stream(
     request: &Request<Incoming>,
     query: &str,
     shard: &Rc<ShardState>,
+    slot: &HandoffSlot,
 ) -> Result<Response<ResponseBody>, ApiError> {
     if shard.is_draining() {
         return Err(ApiError {
@@ -308,7 +360,20 @@ fn stream(
         }
     };
     let key = shard.subscribe_with(filter, start, complete);
-    let mut response = Response::new(ResponseBody::Stream(StreamBody::new(shard.clone(), key)));
+    let handoff = Handoff {
+        subscription: Subscription {
+            shard: shard.clone(),
+            key,
+        },
+        // hyper answers an HTTP/1.0 request in HTTP/1.0, with the body ended by closing.
+        framing: if request.version() == hyper::Version::HTTP_10 {
+            Framing::UntilClose
+        } else {
+            Framing::Chunked
+        },
+    };
+    let body = StreamBody::new(handoff, slot.clone());
+    let mut response = Response::new(ResponseBody::Stream(body));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

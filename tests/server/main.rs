@@ -11,6 +11,7 @@ mod support;
 mod conflation;
 mod fanout;
 mod feed;
+mod handoff;
 mod lifecycle;
 mod replay;
 mod requests;

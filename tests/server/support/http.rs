@@ -188,6 +188,14 @@ impl Conn {
         }
     }
 
+    /// Writes raw bytes (a request written by hand, or anything else a client might send).
+    pub async fn send_raw(&mut self, bytes: &[u8], deadline: Instant) -> Result<(), ReadError> {
+        match timeout_at(deadline, self.stream.write_all(bytes)).await {
+            Ok(written) => Ok(written?),
+            Err(_) => Err(ReadError::Timeout),
+        }
+    }
+
     /// Reads more bytes into [`Conn::buf`]; `Ok(0)` is the end of the connection.
     /// Cancel-safe: bytes are either appended to the buffer or not read at all.
     pub async fn fill(&mut self, deadline: Instant) -> Result<usize, ReadError> {

@@ -333,6 +333,13 @@ impl SseStream {
         let head = opened
             .await
             .unwrap_or_else(|err| panic!("GET {path}: no response head: {err}"));
+        SseStream::start(conn, head, path).await
+    }
+
+    /// The stream whose response `head` was just read from `conn` (a request sent by hand); a
+    /// non-200 answer is read completely and returned as `Err`.
+    pub async fn start(mut conn: Conn, head: Head, path: &str) -> Result<SseStream, Response> {
+        let deadline = Instant::now() + super::EVENT_TIMEOUT;
         if head.status != 200 {
             let body = conn
                 .read_body(head.framing("GET"), deadline)
@@ -412,6 +419,15 @@ impl SseStream {
                 Err(err) => self.end(End::Error(err.to_string())),
             }
         }
+    }
+
+    /// Writes raw bytes on the stream's connection (what a client may send after its request).
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        let deadline = Instant::now() + super::EVENT_TIMEOUT;
+        self.conn
+            .send_raw(bytes, deadline)
+            .await
+            .unwrap_or_else(|err| panic!("write on the stream's connection: {err}"));
     }
 
     fn end(&mut self, end: End) {
