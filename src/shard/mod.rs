@@ -40,11 +40,12 @@ use subscriber::{Ending, Filter, Mode, Queued, Subscriber};
 
 /// Ring events dispatched before the dispatcher yields to let bodies write.
 pub const DISPATCH_PER_YIELD: u64 = 4096;
-/// Most chunks (frames, or halves of snapshot frames) in one batch handed to hyper (one writev): keeps a batch's iovecs under the
-/// kernel's and hyper's limits while amortising the syscall.
-pub const MAX_BATCH_CHUNKS: usize = 32;
-/// Most bytes in one batch.
-pub const MAX_BATCH_BYTES: usize = 32 * 1024;
+/// Most chunks (frames, or halves of snapshot frames) in one batch, written with one `writev`
+/// (plus the chunk-size line and its end): amortises the syscall, whose fixed cost (the
+/// loopback TCP path included) dominates a write, and keeps far below the kernel's `IOV_MAX`.
+pub const MAX_BATCH_CHUNKS: usize = 64;
+/// Most bytes in one batch (the `--notsent-lowat` default).
+pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// Chunks a batch holds without a heap allocation: a low-rate stream's batch (one or two
 /// events) stays inline, a busy one spills once for many events.
 pub const INLINE_CHUNKS: usize = 4;
