@@ -10,8 +10,10 @@
 //! still in sequence order. Conflation ends when the queue drains. So the memory of a stalled
 //! subscriber is bounded by `max(capacity, symbols)` events whatever the tick rate, a reader
 //! that resumes converges to the latest prices, and ids never go backwards.
-//! Must never allocate per event in the steady state (the queue reuses its buffer) and never
-//! encode anything: it only moves shared `Bytes`.
+//! Must never allocate per event in the steady state (the queue reuses its buffer; a buffer that
+//! grew past `KEEP_CAPACITY` (64) entries is freed once drained, so a snapshot or a burst is not
+//! charged to a stream for its whole life) and never encode anything: it only moves shared
+//! `Bytes`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::task::Waker;
@@ -376,12 +378,31 @@ impl Subscriber {
             chunks += 1;
             out.extend(std::iter::once(q.frame));
         }
+        if self.prelude.is_empty() {
+            release_if_large(&mut self.prelude);
+        }
         if self.queue.is_empty() {
             self.conflating = false;
             self.positions.clear();
             self.head_abs = 0;
+            release_if_large(&mut self.queue);
+            if self.positions.capacity() > KEEP_CAPACITY {
+                self.positions = HashMap::new();
+            }
         }
         (events, bytes, live)
+    }
+}
+
+/// Entries an emptied queue or index may keep allocated. Beyond it, the memory goes back: a
+/// snapshot of hundreds of symbols, a burst, or a bout of conflation must not stay charged to
+/// a stream for its whole life (idle streams are most of a big server's streams).
+const KEEP_CAPACITY: usize = 64;
+
+/// Frees an empty queue's buffer when it grew past [`KEEP_CAPACITY`].
+fn release_if_large<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > KEEP_CAPACITY {
+        *queue = VecDeque::new();
     }
 }
 
@@ -500,6 +521,33 @@ mod tests {
         sub.push_live(q(11, 0));
         sub.push_live(q(11, 0));
         assert_eq!(drain_all(&mut sub), ["11/0;"]);
+    }
+
+    #[test]
+    fn drained_queues_give_their_memory_back() {
+        let mut sub = Subscriber::new(Filter::all(), 8, Mode::Live, 0);
+        // A snapshot of 500 symbols, then a backlog that conflates over 300 symbols.
+        for i in 0..1000 {
+            sub.push_prelude(Bytes::from_static(b"snap;"), i % 2);
+        }
+        for seq in 1..=3000u64 {
+            sub.push_live(q(seq, (seq % 300) as u32));
+        }
+        assert!(sub.is_conflating());
+        assert!(sub.prelude.capacity() >= 1000);
+        assert!(sub.queue.capacity() > KEEP_CAPACITY);
+        assert!(sub.positions.capacity() >= 300);
+        let sent = drain_all(&mut sub);
+        assert_eq!(sent.len(), 1000 + 300);
+        assert!(sub.prelude.capacity() <= KEEP_CAPACITY);
+        assert!(sub.queue.capacity() <= KEEP_CAPACITY);
+        assert!(sub.positions.capacity() <= KEEP_CAPACITY);
+        // A small steady queue keeps its buffer (no allocation per event).
+        sub.push_live(q(3001, 0));
+        let kept = sub.queue.capacity();
+        assert!(kept > 0);
+        drain_all(&mut sub);
+        assert_eq!(sub.queue.capacity(), kept);
     }
 
     #[test]
