@@ -16,6 +16,7 @@
 
 use std::future::poll_fn;
 use std::io::IoSlice;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -52,10 +53,12 @@ pub async fn write_stream(mut socket: TcpStream, handoff: Handoff) -> Ended {
     let mut out = Outgoing::empty();
     let mut finishing = false;
     let ended = poll_fn(|cx| {
+        // Once per wake-up, not per write: a `Pending` read leaves the task registered for the
+        // socket's next readability, so a client closing later wakes it again.
+        if client_gone(&mut socket, cx) {
+            return Poll::Ready(Ended::ClientGone);
+        }
         loop {
-            if client_gone(&mut socket, cx) {
-                return Poll::Ready(Ended::ClientGone);
-            }
             if out.has_remaining() {
                 let mut slices = [IoSlice::new(&[]); MAX_BATCH_CHUNKS + 2];
                 let count = out.chunks_vectored(&mut slices);
@@ -98,9 +101,10 @@ pub async fn write_stream(mut socket: TcpStream, handoff: Handoff) -> Ended {
 /// Reads and discards what the client sent; true once it closed its side or the socket failed.
 /// Registers for readability when there is nothing to read.
 fn client_gone(socket: &mut TcpStream, cx: &mut Context<'_>) -> bool {
-    let mut scratch = [0u8; DISCARD_BUF];
+    // Never initialised: the bytes are only written by the read and never looked at.
+    let mut scratch = [MaybeUninit::<u8>::uninit(); DISCARD_BUF];
     loop {
-        let mut buf = ReadBuf::new(&mut scratch);
+        let mut buf = ReadBuf::uninit(&mut scratch);
         match Pin::new(&mut *socket).poll_read(cx, &mut buf) {
             Poll::Ready(Ok(())) if buf.filled().is_empty() => return true,
             Poll::Ready(Ok(())) => continue,
