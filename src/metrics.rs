@@ -90,11 +90,9 @@ impl Metrics {
         self.rejects[reason.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts one valid feed message that is not a tick (`kind` is one of `venue::skip::ALL`).
-    pub fn skip(&self, kind: &str) {
-        if let Some(i) = skip::ALL.iter().position(|k| *k == kind) {
-            self.skipped[i].fetch_add(1, Ordering::Relaxed);
-        }
+    /// Counts one valid feed message that is not a tick.
+    pub fn skip(&self, kind: skip::Kind) {
+        self.skipped[kind.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Rejected feed lines so far for `reason`.

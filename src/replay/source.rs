@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use super::container::{ContainerError, ReadOptions, RecordError, RecordReader, Skip};
 use crate::config::ReplaySpec;
 use crate::feed::Reject;
-use crate::feed::venue::{Decoded, Decoder};
+use crate::feed::venue::{Decoded, Decoder, skip};
 use crate::tick::{Tick, TickKind};
 
 /// Where a rejected line was, for the summary.
@@ -161,7 +161,7 @@ impl FileSource {
         spec: &ReplaySpec,
         summary: &mut Summary,
         rejects: &mut Vec<Reject>,
-        skips: &mut Vec<&'static str>,
+        skips: &mut Vec<skip::Kind>,
     ) -> bool {
         self.pending.clear();
         while !self.done {
@@ -196,7 +196,7 @@ impl FileSource {
                     continue;
                 }
                 Ok(Decoded::Skipped(kind)) => {
-                    *summary.skipped.entry(kind).or_default() += 1;
+                    *summary.skipped.entry(kind.as_str()).or_default() += 1;
                     skips.push(kind);
                     continue;
                 }
@@ -276,7 +276,7 @@ pub struct Merger {
     /// Rejects since the last [`Merger::take_rejects`] (for the live metrics).
     rejects: Vec<Reject>,
     /// Skipped kinds since the last [`Merger::take_skips`].
-    skips: Vec<&'static str>,
+    skips: Vec<skip::Kind>,
 }
 
 impl Merger {
@@ -348,7 +348,7 @@ impl Merger {
     }
 
     /// Skipped message kinds counted since the last call.
-    pub fn take_skips(&mut self) -> std::vec::Drain<'_, &'static str> {
+    pub fn take_skips(&mut self) -> std::vec::Drain<'_, skip::Kind> {
         self.skips.drain(..)
     }
 

@@ -172,40 +172,95 @@ pub struct UnknownFormatName(String);
 pub enum Decoded {
     /// This many ticks were appended to `out` (zero for an empty batch, which venues do send).
     Ticks(usize),
-    /// A valid message that is not a tick, by kind: one of [`skip::ALL`].
-    Skipped(&'static str),
+    /// A valid message that is not a tick, by kind.
+    Skipped(skip::Kind),
 }
 
-/// The labels of [`Decoded::Skipped`]: stable `snake_case` names to count skipped messages by.
+/// The kinds of [`Decoded::Skipped`], each with a stable `snake_case` label to count skipped
+/// messages by (the `kind` label of `tickcast_feed_skipped_total`).
 pub mod skip {
-    /// An incremental order-book change: Binance `depthUpdate`, Coinbase `l2update` and the
-    /// full channel's order messages, Advanced `l2_data` updates, Kraken `book`/`level3`
-    /// updates, Bitstamp `diff_order_book` and `live_orders`.
-    pub const BOOK_UPDATE: &str = "book_update";
-    /// A whole (or top-N) order book: Binance's REST `lastUpdateId` snapshot and partial-depth
-    /// streams, Coinbase `snapshot`, Advanced and Kraken book snapshots, Bitstamp `order_book`.
-    pub const BOOK_SNAPSHOT: &str = "book_snapshot";
-    /// OHLC candles: Binance `kline`, Advanced `candles`, Kraken `ohlc`.
-    pub const CANDLE: &str = "candle";
-    /// Rolling statistics without a book: Binance mini tickers, rolling-window tickers and
-    /// `avgPrice`.
-    pub const STATS: &str = "stats";
-    /// Keep-alives and pongs.
-    pub const HEARTBEAT: &str = "heartbeat";
-    /// Subscribe and unsubscribe acknowledgements.
-    pub const SUBSCRIPTION: &str = "subscription";
-    /// Exchange or connection status: Coinbase and Advanced `status`, Kraken `status`,
-    /// Bitstamp `bts:request_reconnect`.
-    pub const STATUS: &str = "status";
-    /// An error the venue reported (bad subscription, rate limit); the caller logs the line.
-    pub const ERROR: &str = "error";
-    /// Private account channels: orders, executions, balances.
-    pub const ACCOUNT: &str = "account";
-    /// Instrument definitions: Kraken `instrument`.
-    pub const REFERENCE_DATA: &str = "reference_data";
+    /// A kind of valid feed message that is not a tick.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Kind {
+        /// An incremental order-book change: Binance `depthUpdate`, Coinbase `l2update` and the
+        /// full channel's order messages, Advanced `l2_data` updates, Kraken `book`/`level3`
+        /// updates, Bitstamp `diff_order_book` and `live_orders`.
+        BookUpdate,
+        /// A whole (or top-N) order book: Binance's REST `lastUpdateId` snapshot and partial-depth
+        /// streams, Coinbase `snapshot`, Advanced and Kraken book snapshots, Bitstamp `order_book`.
+        BookSnapshot,
+        /// OHLC candles: Binance `kline`, Advanced `candles`, Kraken `ohlc`.
+        Candle,
+        /// Rolling statistics without a book: Binance mini tickers, rolling-window tickers and
+        /// `avgPrice`.
+        Stats,
+        /// Keep-alives and pongs.
+        Heartbeat,
+        /// Subscribe and unsubscribe acknowledgements.
+        Subscription,
+        /// Exchange or connection status: Coinbase and Advanced `status`, Kraken `status`,
+        /// Bitstamp `bts:request_reconnect`.
+        Status,
+        /// An error the venue reported (bad subscription, rate limit); the caller logs the line.
+        Error,
+        /// Private account channels: orders, executions, balances.
+        Account,
+        /// Instrument definitions: Kraken `instrument`.
+        ReferenceData,
+    }
 
-    /// Every label, for registering counters up front.
-    pub const ALL: [&str; 10] = [
+    impl Kind {
+        /// The label (`book_update`, ...).
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Kind::BookUpdate => "book_update",
+                Kind::BookSnapshot => "book_snapshot",
+                Kind::Candle => "candle",
+                Kind::Stats => "stats",
+                Kind::Heartbeat => "heartbeat",
+                Kind::Subscription => "subscription",
+                Kind::Status => "status",
+                Kind::Error => "error",
+                Kind::Account => "account",
+                Kind::ReferenceData => "reference_data",
+            }
+        }
+
+        /// Position in [`ALL`]: a counter index, no string compare.
+        pub fn index(self) -> usize {
+            self as usize
+        }
+    }
+
+    impl std::fmt::Display for Kind {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.as_str())
+        }
+    }
+
+    /// [`Kind::BookUpdate`].
+    pub const BOOK_UPDATE: Kind = Kind::BookUpdate;
+    /// [`Kind::BookSnapshot`].
+    pub const BOOK_SNAPSHOT: Kind = Kind::BookSnapshot;
+    /// [`Kind::Candle`].
+    pub const CANDLE: Kind = Kind::Candle;
+    /// [`Kind::Stats`].
+    pub const STATS: Kind = Kind::Stats;
+    /// [`Kind::Heartbeat`].
+    pub const HEARTBEAT: Kind = Kind::Heartbeat;
+    /// [`Kind::Subscription`].
+    pub const SUBSCRIPTION: Kind = Kind::Subscription;
+    /// [`Kind::Status`].
+    pub const STATUS: Kind = Kind::Status;
+    /// [`Kind::Error`].
+    pub const ERROR: Kind = Kind::Error;
+    /// [`Kind::Account`].
+    pub const ACCOUNT: Kind = Kind::Account;
+    /// [`Kind::ReferenceData`].
+    pub const REFERENCE_DATA: Kind = Kind::ReferenceData;
+
+    /// Every kind, in [`Kind::index`] order, for registering counters up front.
+    pub const ALL: [Kind; 10] = [
         BOOK_UPDATE,
         BOOK_SNAPSHOT,
         CANDLE,
@@ -700,7 +755,9 @@ mod tests {
     #[test]
     fn skip_labels_are_unique_snake_case() {
         let mut seen = std::collections::HashSet::new();
-        for label in skip::ALL {
+        for (i, kind) in skip::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i, "ALL is in index order");
+            let label = kind.as_str();
             assert!(seen.insert(label), "duplicate {label}");
             assert!(
                 label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
@@ -1053,7 +1110,7 @@ mod tests {
                         next += n;
                         self.ticks[next - 1].kind.as_str()
                     }
-                    Ok(Decoded::Skipped(kind)) => kind,
+                    Ok(Decoded::Skipped(kind)) => kind.as_str(),
                     Err(reject) => reject.as_str(),
                 };
                 *counts.entry(label).or_default() += 1;
@@ -1084,8 +1141,8 @@ mod tests {
             BTreeMap::from([
                 ("quote", 28_040),
                 ("trade", 9_757),
-                (skip::BOOK_UPDATE, 3_451),
-                (skip::BOOK_SNAPSHOT, 1),
+                (skip::BOOK_UPDATE.as_str(), 3_451),
+                (skip::BOOK_SNAPSHOT.as_str(), 1),
             ])
         );
         assert_eq!(decoding.ticks.len(), 28_040 + 9_757);
@@ -1136,9 +1193,9 @@ mod tests {
             BTreeMap::from([
                 ("quote", 107),
                 ("trade", 97 + 10),
-                (skip::BOOK_UPDATE, 9_719),
-                (skip::BOOK_SNAPSHOT, 10),
-                (skip::SUBSCRIPTION, 3),
+                (skip::BOOK_UPDATE.as_str(), 9_719),
+                (skip::BOOK_SNAPSHOT.as_str(), 10),
+                (skip::SUBSCRIPTION.as_str(), 3),
             ])
         );
 
