@@ -73,7 +73,7 @@ impl Ring {
     pub fn new(capacity: usize, first: Seq) -> Self {
         let capacity = capacity.max(2).next_power_of_two();
         let first = first.max(1);
-        let slots = (0..capacity).map(|_| ArcSlot::empty()).collect();
+        let slots = ArcSlot::empty_slice(capacity);
         Self {
             slots,
             mask: capacity as u64 - 1,
