@@ -123,6 +123,9 @@ pub struct Args {
     /// Last-Event-ID of the first subscription (`0`: a whole replay); `none` for none.
     #[arg(long, help_heading = "Clients")]
     pub last_event_id: Option<String>,
+    /// Extra query parameters of tickcast's stream URL, e.g. `complete=1` (replays, quants).
+    #[arg(long, help_heading = "Clients")]
+    pub stream_query: Option<String>,
     /// Connection attempts in flight at once.
     #[arg(long, help_heading = "Clients")]
     pub connect_concurrency: Option<usize>,
@@ -245,6 +248,9 @@ impl Args {
         }
         if let Some(id) = &self.last_event_id {
             s.last_event_id = (id != "none").then(|| id.clone());
+        }
+        if let Some(query) = &self.stream_query {
+            s.stream_query = (!query.is_empty()).then(|| query.clone());
         }
         if let Some(rate) = self.connect_rate {
             s.connect_rate = (rate > 0.0).then_some(rate);

@@ -512,6 +512,10 @@ pub fn request(config: &FleetConfig, subscription: &Subscription, last_id: &[u8]
             }
         }
     }
+    if let (Target::Tickcast, Some(query)) = (config.target, &config.stream_query) {
+        out.push(b'&');
+        out.extend_from_slice(query.as_bytes());
+    }
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(config.host.as_bytes());
     out.extend_from_slice(b"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n");

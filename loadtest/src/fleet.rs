@@ -64,6 +64,8 @@ pub struct FleetConfig {
     pub connect_concurrency: usize,
     /// `Last-Event-ID` of the first subscription.
     pub last_event_id: Option<String>,
+    /// Extra query parameters of tickcast's stream URL.
+    pub stream_query: Option<String>,
     /// Where connections go.
     pub dialer: Dialer,
 }

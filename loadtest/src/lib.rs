@@ -17,12 +17,16 @@
 //! - [`procfs`] reads the server's CPU and RSS from `/proc`; [`report`] merges everything into
 //!   the JSON report and the human table. [`clock`] is the wall clock, read at the edges only.
 //!
+//! [`baseline`] is not part of a run: it is the plain tokio-broadcast server (binary
+//! `tickcast-baseline`) that S2 compares tickcast with.
+//!
 //! The parsing, accounting and planning modules are sans-IO and unit-tested beside the code;
 //! `tests/smoke.rs` runs a short scenario against the real server.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod baseline;
 pub mod cli;
 pub mod client;
 pub mod clock;

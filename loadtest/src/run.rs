@@ -271,6 +271,7 @@ pub fn run(scenario: &Scenario, options: &Options) -> Result<Report, RunError> {
         connect_rate: scenario.connect_rate,
         connect_concurrency: scenario.connect_concurrency,
         last_event_id: scenario.last_event_id.clone(),
+        stream_query: scenario.stream_query.clone(),
         dialer,
     });
     let control = Arc::new(Control::default());

@@ -97,6 +97,8 @@ pub struct Scenario {
     pub latency_from: LatencyFrom,
     /// `Last-Event-ID` sent on the first subscription (e.g. `0` for a whole replay).
     pub last_event_id: Option<String>,
+    /// Extra query parameters of tickcast's stream URL (`complete=1`); none by default.
+    pub stream_query: Option<String>,
     /// Connection attempts in flight at once (over all client threads).
     pub connect_concurrency: usize,
     /// New connections per second at most (none: as fast as the concurrency allows).
@@ -260,6 +262,7 @@ impl Preset {
             reconnect_at: Duration::from_secs(5),
             latency_from: LatencyFrom::Ts,
             last_event_id: None,
+            stream_query: None,
             connect_concurrency: DEFAULT_CONNECT_CONCURRENCY,
             connect_rate: None,
             connect_timeout: Duration::from_secs(10),

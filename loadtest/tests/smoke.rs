@@ -323,3 +323,30 @@ fn a_contradictory_scenario_is_refused_before_anything_starts() {
     assert_eq!(scenario["connections"], 10_000);
     assert_eq!(scenario["burst"]["factor"], 10.0);
 }
+
+#[test]
+fn the_broadcast_baseline_delivers_every_tick_in_order() {
+    // The S2 baseline (`tickcast-baseline`), measured by the same scenario code as tickcast.
+    let (report, output) = load(&[
+        "--spawn-tickcast",
+        env!("CARGO_BIN_EXE_tickcast-baseline"),
+        "--connections",
+        "200",
+        "--mix",
+        "firehose=0.5,uniform=0.5",
+        "--symbols",
+        "50",
+        "-k",
+        "5",
+        "--rate",
+        "200",
+        "--duration",
+        "2s",
+        "--drain-timeout",
+        "20s",
+        "--threads",
+        "2",
+    ]);
+    assert_clean(&report, &output, 200);
+    assert_eq!(group(&report, "steady")["sequences"]["distinct"], 1);
+}

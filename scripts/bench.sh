@@ -1,0 +1,533 @@
+#!/usr/bin/env bash
+# Issue 4's standard load scenarios S1-S6 against tickcast and nginx+nchan (and, for S2, the
+# plain tokio-broadcast baseline `tickcast-baseline`) in ONE run, server pinned to one CPU and
+# load generator to the other, then a side-by-side table with the ratios.
+#
+#   scripts/bench.sh                    # everything, full scale (about 40 minutes)
+#   scripts/bench.sh --quick            # small scale, about a minute: checks the script itself
+#   scripts/bench.sh --scenarios S2,S6 --servers tickcast,nchan
+#   scripts/bench.sh --tickcast-src /work/main --scenarios S1,S2,S6 --s1 19000
+#   scripts/bench.sh --summarize bench-results/20261122T133000Z   # table of an earlier run
+#
+# What it does:
+# - builds the release binaries (tickcast, tickcast-load, tickcast-baseline) unless --no-build;
+#   --tickcast-src DIR builds tickcast from another checkout (e.g. the latest main) into its
+#   own target directory and measures that one;
+# - installs nginx-light + libnginx-mod-nchan from Debian if nginx or the module is missing,
+#   copies ../shared/peers/nchan (read-only) to the results folder and starts/stops it with the
+#   peer's own start.sh/stop.sh, once per nchan run (fresh memory for every RSS figure);
+# - runs every scenario point with `tickcast-load`, pinned with taskset (server: --server-cpu,
+#   default 0; load generator: --load-cpu, default 1, one client thread), writing
+#   <point>.<server>.json (the report), .meta.json (command, date, load average before, commit
+#   of the server measured, exit code), .log (the table) and the server's stderr;
+# - prints the side-by-side table and the ratios, also saved as summary.txt.
+#
+# Bounds: every run is wrapped in `timeout` (its planned duration plus a margin); a server
+# started here is stopped by its own pid only (spawned tickcast/baseline: the load tester stops
+# it; if a run was cut short, this script ends the pid the wrapper recorded; nchan: stop.sh by
+# its pid file). Traffic goes to 127.0.0.1 only. The results folder (default
+# bench-results/<UTC time>) is gitignored.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PEER_DIR=${NCHAN_PEER_DIR:-$ROOT/../shared/peers/nchan}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+usage() {
+    cat <<'EOF'
+usage: scripts/bench.sh [options]
+  --quick                 small scale (about a minute), to check the script and the setup
+  --scenarios LIST        S1,S2,S3,S4,S5,S6 (default: all)
+  --servers LIST          tickcast,nchan,baseline (default: all; baseline runs S2 only)
+  --out DIR               results folder (default: bench-results/<UTC time>)
+  --no-build              use the binaries already in the target directory
+  --tickcast BIN          measure this tickcast binary (commit: --tickcast-commit, else unknown)
+  --tickcast-commit TEXT  what to record as the measured tickcast's commit
+  --tickcast-src DIR      build tickcast from the checkout DIR (e.g. /work/main) and measure it
+  --s1 "N..."             S1 connection counts        (default "1000 10000 19000")
+  --s2 "CxR..."           S2 connections x rate       (default "1000x100 2000x250 5000x200 5000x400")
+  --s3-conns N            S3 clients                  (default 10000)
+  --s4 "SPEED..."         S4 replay speeds; a speed given twice is run twice, to compare the
+                          event sequences             (default "1 10 100 100 max max")
+  --s5-duration D         S5 slow-client run          (default 10m)
+  --s5-ref-duration D     S5 runs without slow clients and with paused ones (default 2m; nchan runs all three
+                          at this duration)
+  --s6-conns N            S6 clients, half drop       (default 10000)
+  --duration D            duration of the S2 runs     (default: the preset's, 10s)
+  --recording FILE        S4 recording                (default ../shared/feeds/binance-...gz)
+  --server-cpu N          CPU of the server           (default 0)
+  --load-cpu N            CPU of the load generator   (default 1)
+  --max-load L --max-wait S   before each run, wait up to S seconds (default 60) for the
+                          1-minute load average to fall below L (default: do not wait)
+  --summarize DIR         print the table of an earlier results folder and exit
+EOF
+}
+
+QUICK=0
+SCENARIOS="S1,S2,S3,S4,S5,S6"
+SERVERS="tickcast,nchan,baseline"
+OUT=""
+BUILD=1
+TICKCAST_BIN=""
+TICKCAST_COMMIT=""
+TICKCAST_SRC=""
+S1_POINTS=""
+S2_POINTS=""
+S3_CONNS=""
+S4_SPEEDS=""
+S5_DURATION=""
+S5_REF_DURATION=""
+S6_CONNS=""
+S2_DURATION=""
+RECORDING=""
+SERVER_CPU=0
+LOAD_CPU=1
+MAX_LOAD=""
+MAX_WAIT=60
+SUMMARIZE=""
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --scenarios) SCENARIOS=$2; shift ;;
+        --servers) SERVERS=$2; shift ;;
+        --out) OUT=$2; shift ;;
+        --no-build) BUILD=0 ;;
+        --tickcast) TICKCAST_BIN=$2; shift ;;
+        --tickcast-commit) TICKCAST_COMMIT=$2; shift ;;
+        --tickcast-src) TICKCAST_SRC=$2; shift ;;
+        --s1) S1_POINTS=$2; shift ;;
+        --s2) S2_POINTS=$2; shift ;;
+        --s3-conns) S3_CONNS=$2; shift ;;
+        --s4) S4_SPEEDS=$2; shift ;;
+        --s5-duration) S5_DURATION=$2; shift ;;
+        --s5-ref-duration) S5_REF_DURATION=$2; shift ;;
+        --s6-conns) S6_CONNS=$2; shift ;;
+        --duration) S2_DURATION=$2; shift ;;
+        --recording) RECORDING=$2; shift ;;
+        --server-cpu) SERVER_CPU=$2; shift ;;
+        --load-cpu) LOAD_CPU=$2; shift ;;
+        --max-load) MAX_LOAD=$2; shift ;;
+        --max-wait) MAX_WAIT=$2; shift ;;
+        --summarize) SUMMARIZE=$2; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+# --- the table (Python: the reports are JSON) ------------------------------------------------
+summarize() {
+    python3 - "$1" <<'PY'
+import json, os, sys
+from collections import OrderedDict
+
+out = sys.argv[1]
+runs = OrderedDict()
+for name in sorted(os.listdir(out)):
+    if not name.endswith(".meta.json"):
+        continue
+    meta = json.load(open(os.path.join(out, name)))
+    report_path = os.path.join(out, meta["report"])
+    report = json.load(open(report_path)) if os.path.exists(report_path) else None
+    runs.setdefault(meta["point"], OrderedDict())[meta["server"]] = (meta, report)
+
+def steady(report):
+    for g in report.get("groups", []):
+        if g["group"] == "steady":
+            return g
+    return None
+
+def group(report, name):
+    for g in report.get("groups", []):
+        if g["group"] == name:
+            return g
+    return None
+
+def lat(g, key="latency"):
+    if g is None or g.get(key) is None or not g[key]["count"]:
+        return None
+    return g[key]
+
+def metrics(meta, r):
+    m = OrderedDict()
+    m["load avg before"] = meta["loadavg"].split()[0]
+    if r is None:
+        m["result"] = "no report (exit %s)" % meta["rc"]
+        return m
+    c = r["connections"]
+    m["connected"] = "%d/%d" % (c["ok"], c["requested"])
+    m["connects/s"] = c["connects_per_second"]
+    d = r["delivery"]
+    m["deliveries/s"] = d["events_per_second"]
+    feed = r.get("feed")
+    if feed:
+        m["feed sent/planned"] = "%d/%d" % (feed["ticks_sent"], feed["ticks_planned"])
+        m["feed behind max ms"] = feed["behind_max_ms"]
+    s = r.get("server") or {}
+    m["server cpu us/event"] = s.get("cpu_us_per_event")
+    m["server cpu s"] = s.get("cpu_seconds")
+    if s.get("rss_per_connection_bytes") is not None:
+        m["rss/conn KiB"] = s["rss_per_connection_bytes"] / 1024.0
+    if s.get("rss_max") is not None:
+        m["rss max MiB"] = s["rss_max"] / 1048576.0
+        samples = s.get("samples") or []
+        if len(samples) >= 4:
+            q = len(samples) // 4
+            m["rss 2nd/4th quarter MiB"] = "%.1f / %.1f" % (
+                samples[q]["rss_bytes"] / 1048576.0, samples[-1]["rss_bytes"] / 1048576.0)
+    g = steady(r)
+    if g is not None:
+        l = lat(g)
+        if l:
+            m["p50 ms"], m["p99 ms"], m["p99.9 ms"], m["max ms"] = (
+                l["p50_ms"], l["p99_ms"], l["p999_ms"], l["max_ms"])
+        lc, lb = lat(g, "latency_calm"), lat(g, "latency_burst")
+        if lc:
+            m["p99 calm ms"] = lc["p99_ms"]
+        if lb:
+            m["p99 burst ms"] = lb["p99_ms"]
+        i = g["integrity"]
+        m["fast lost"] = i["missing"] + i["tail_missing"]
+        m["fast dup/reord"] = "%d/%d" % (i["duplicates"], i["reorders"])
+        seqs = g.get("sequences")
+        if seqs:
+            m["sequence digest"] = "%s (%d)" % (seqs["digest"][:8], seqs["distinct"])
+    for name in ("slow", "paused"):
+        sg = group(r, name)
+        if sg is not None:
+            m["%s conns" % name] = "%d/%d" % (sg["connected"], sg["connections"])
+    rg = group(r, "reconnecting")
+    if rg is not None:
+        i = rg["integrity"]
+        m["reconnecting lost/dup/reord"] = "%d/%d/%d" % (
+            i["missing"] + i["tail_missing"], i["duplicates"], i["reorders"])
+    res = r.get("resume")
+    if res and res.get("live_ms") and res["live_ms"]["count"]:
+        m["resume live p99/max ms"] = "%.0f / %.0f" % (res["live_ms"]["p99_ms"], res["live_ms"]["max_ms"])
+    lg = r.get("load_generator") or {}
+    m["loadgen cpu s"] = lg.get("cpu_seconds")
+    m["clean"] = r["verdict"]["fast_clients_clean"] and r["verdict"]["all_connected"]
+    return m
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    if isinstance(v, float):
+        if abs(v) >= 1000:
+            return "{:,.0f}".format(v)
+        if abs(v) >= 10:
+            return "%.1f" % v
+        return "%.3g" % v
+    return str(v)
+
+RATIO_KEYS = ["server cpu us/event", "p50 ms", "p99 ms", "deliveries/s", "rss/conn KiB", "connects/s"]
+lines = []
+for point, servers in runs.items():
+    order = [s for s in ("tickcast", "nchan", "baseline") if s in servers]
+    order += [s for s in servers if s not in order]
+    table = OrderedDict((s, metrics(*servers[s])) for s in order)
+    keys = []
+    for s in order:
+        for k in table[s]:
+            if k not in keys:
+                keys.append(k)
+    commits = sorted({servers[s][0]["commit"] for s in order if s == "tickcast"})
+    lines.append("")
+    lines.append("== %s  (%s)%s" % (point, servers[order[0]][0]["date"],
+                                   "  tickcast " + commits[0] if commits else ""))
+    width = max(len(k) for k in keys) + 2
+    header = "%-*s" % (width, "") + "".join("%18s" % s for s in order)
+    ratios = [o for o in ("nchan", "baseline") if o in table and "tickcast" in table]
+    header += "".join("%18s" % ("tickcast/" + o) for o in ratios)
+    lines.append(header)
+    for k in keys:
+        row = "%-*s" % (width, k) + "".join("%18s" % fmt(table[s].get(k)) for s in order)
+        for o in ratios:
+            a, b = table["tickcast"].get(k), table[o].get(k)
+            if k in RATIO_KEYS and isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
+                row += "%18s" % ("%.2fx" % (a / b))
+            else:
+                row += "%18s" % ""
+        lines.append(row)
+text = "\n".join(lines) + "\n"
+sys.stdout.write(text)
+open(os.path.join(out, "summary.txt"), "w").write(text)
+PY
+}
+
+if [ -n "$SUMMARIZE" ]; then
+    summarize "$SUMMARIZE"
+    exit 0
+fi
+
+# --- scale ------------------------------------------------------------------------------------
+if [ "$QUICK" = 1 ]; then
+    : "${S1_POINTS:=300}" "${S2_POINTS:=200x50}" "${S3_CONNS:=300}" "${S4_SPEEDS:=100 100}"
+    : "${S5_DURATION:=5s}" "${S5_REF_DURATION:=5s}" "${S6_CONNS:=300}" "${S2_DURATION:=3s}"
+else
+    : "${S1_POINTS:=1000 10000 19000}" "${S2_POINTS:=1000x100 2000x250 5000x200 5000x400}"
+    : "${S3_CONNS:=10000}" "${S4_SPEEDS:=1 10 100 100 max max}"
+    : "${S5_DURATION:=10m}" "${S5_REF_DURATION:=2m}" "${S6_CONNS:=10000}"
+fi
+if [ -z "$RECORDING" ]; then
+    RECORDING=$ROOT/../shared/feeds/binance-spot-btcusdt-20240808.hftbacktest.gz
+    [ -f "$RECORDING" ] || RECORDING=$ROOT/feeds/binance-spot-btcusdt-20240808.sample.gz
+fi
+has() { case ",$1," in *",$2,"*) return 0 ;; *) return 1 ;; esac; }
+
+# Seconds in a duration the load tester accepts (10s, 3m, 1.5); for the timeouts only.
+seconds() {
+    python3 -c 'import re,sys
+t=sys.argv[1]; m=re.fullmatch(r"([0-9.]+)(ms|s|m|h)?",t)
+v=float(m.group(1)); u=m.group(2) or "s"
+print(int(v*{"ms":0.001,"s":1,"m":60,"h":3600}[u])+1)' "$1"
+}
+
+# --- binaries ---------------------------------------------------------------------------------
+BIN=$TARGET_DIR/release
+if [ "$BUILD" = 1 ]; then
+    echo "bench: building release binaries into $TARGET_DIR" >&2
+    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --quiet -p tickcast -p tickcast-load)
+fi
+LOAD=$BIN/tickcast-load
+BASELINE=$BIN/tickcast-baseline
+if [ -n "$TICKCAST_SRC" ]; then
+    SRC_TARGET=$TARGET_DIR/tickcast-src
+    echo "bench: building tickcast from $TICKCAST_SRC into $SRC_TARGET" >&2
+    CARGO_TARGET_DIR=$SRC_TARGET cargo build --release --quiet --locked \
+        --manifest-path "$TICKCAST_SRC/Cargo.toml" -p tickcast
+    TICKCAST_BIN=$SRC_TARGET/release/tickcast
+    SRC_DIR=$TICKCAST_SRC
+elif [ -z "$TICKCAST_BIN" ]; then
+    TICKCAST_BIN=$BIN/tickcast
+    SRC_DIR=$ROOT
+else
+    SRC_DIR=""
+fi
+if [ -z "$TICKCAST_COMMIT" ]; then
+    if [ -n "$SRC_DIR" ]; then
+        TICKCAST_COMMIT=$(git -C "$SRC_DIR" rev-parse --short=12 HEAD)
+        if [ -n "$(git -C "$SRC_DIR" status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock)" ]; then
+            TICKCAST_COMMIT="$TICKCAST_COMMIT+uncommitted"
+        fi
+    else
+        TICKCAST_COMMIT="unknown ($TICKCAST_BIN)"
+    fi
+fi
+for b in "$TICKCAST_BIN" "$LOAD" "$BASELINE"; do
+    [ -x "$b" ] || { echo "bench: $b is missing (build first, or drop --no-build)" >&2; exit 1; }
+done
+LOAD_COMMIT=$(git -C "$ROOT" rev-parse --short=12 HEAD)
+
+# --- nchan ------------------------------------------------------------------------------------
+NCHAN_DIR=""
+NCHAN_PID=""
+if has "$SERVERS" nchan; then
+    if ! command -v nginx >/dev/null || [ ! -f /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+        echo "bench: installing nginx-light and libnginx-mod-nchan (Debian)" >&2
+        apt-get update -qq && apt-get install -y -qq nginx-light libnginx-mod-nchan >/dev/null
+    fi
+fi
+
+# --- results folder ---------------------------------------------------------------------------
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${OUT:-$ROOT/bench-results/$STAMP}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+if has "$SERVERS" nchan; then
+    NCHAN_DIR=$OUT/nchan-peer
+    mkdir -p "$NCHAN_DIR"
+    cp "$PEER_DIR/start.sh" "$PEER_DIR/stop.sh" "$PEER_DIR/nchan.conf" "$NCHAN_DIR/"
+    chmod u+w "$NCHAN_DIR"/*
+fi
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "nproc: $(nproc)"
+    free -h | sed -n 2p | awk '{print "memory: " $2 " total, " $7 " available"}'
+    echo "cpu: $(lscpu | sed -n 's/^Model name: *//p')"
+    echo "kernel: $(uname -r)"
+    echo "tickcast: $TICKCAST_BIN ($TICKCAST_COMMIT)"
+    echo "load tester and baseline: $LOAD_COMMIT"
+    echo "nginx: $(nginx -v 2>&1 || echo none)"
+    echo "server cpu: $SERVER_CPU, load generator cpu: $LOAD_CPU"
+} | tee "$OUT/machine.txt" >&2
+
+cleanup() {
+    if [ -n "$NCHAN_DIR" ] && [ -s "$NCHAN_DIR/run/nginx.pid" ]; then
+        "$NCHAN_DIR/stop.sh" >&2 || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+nchan_start() {
+    # The workers inherit the master's CPU affinity.
+    local line
+    line=$(taskset -c "$SERVER_CPU" "$NCHAN_DIR/start.sh")
+    NCHAN_PID=$(cat "$NCHAN_DIR/run/nginx.pid")
+    echo "bench: $line" >&2
+}
+nchan_stop() {
+    "$NCHAN_DIR/stop.sh" >/dev/null || true
+    NCHAN_PID=""
+}
+
+wait_for_calm() {
+    [ -n "$MAX_LOAD" ] || return 0
+    local waited=0
+    while [ "$waited" -lt "$MAX_WAIT" ] &&
+        python3 -c 'import sys; sys.exit(0 if float(open("/proc/loadavg").read().split()[0]) >= float(sys.argv[1]) else 1)' "$MAX_LOAD"; do
+        sleep 5
+        waited=$((waited + 5))
+    done
+}
+
+# run_case POINT SERVER BOUND_SECONDS [load args...] [-- server args...]
+# Runs one scenario point against one server, pinned; writes the report and its meta.
+run_case() {
+    local point=$1 server=$2 bound=$3
+    shift 3
+    local load_args=() server_args=() seen_sep=0
+    for a in "$@"; do
+        if [ "$seen_sep" = 0 ] && [ "$a" = "--" ]; then seen_sep=1; continue; fi
+        if [ "$seen_sep" = 0 ]; then load_args+=("$a"); else server_args+=("$a"); fi
+    done
+    local base=$OUT/$point.$server
+    local cmd=(taskset -c "$LOAD_CPU" "$LOAD" --json "$base.json" --no-progress --threads 1
+        "${load_args[@]}")
+    local commit pidfile=$base.pid
+    case "$server" in
+        tickcast|baseline)
+            local bin=$TICKCAST_BIN
+            commit=$TICKCAST_COMMIT
+            if [ "$server" = baseline ]; then bin=$BASELINE; commit="baseline@$LOAD_COMMIT"; fi
+            # sh records the pid and execs the pinned server under it (the load tester appends
+            # --listen/--feed, which reach the server through "$@").
+            cmd+=(--server-log "$base.server.log" --spawn-tickcast /bin/sh --
+                -c 'echo $$ >"$0"; cpu=$1 bin=$2; shift 2; exec taskset -c "$cpu" "$bin" "$@"'
+                "$pidfile" "$SERVER_CPU" "$bin" "${server_args[@]}")
+            ;;
+        nchan)
+            nchan_start
+            commit="nginx+nchan $(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null || echo '?')"
+            cmd+=(--server nchan --target http://127.0.0.1:8090 --server-pid "$NCHAN_PID")
+            ;;
+    esac
+    wait_for_calm
+    local loadavg date
+    loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
+    date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    echo "bench: [$date] $point on $server (load $loadavg)" >&2
+    local rc=0
+    timeout --kill-after=20 "$bound" "${cmd[@]}" >"$base.log" 2>&1 || rc=$?
+    if [ -s "$pidfile" ]; then
+        # A spawned server the load tester could not stop (run cut short): end that pid only.
+        local pid
+        pid=$(cat "$pidfile")
+        if kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "" ]; then
+            kill -TERM "$pid" 2>/dev/null || true
+            sleep 2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$pidfile"
+    fi
+    [ "$server" = nchan ] && nchan_stop
+    if [ "$rc" != 0 ]; then
+        echo "bench: $point on $server exited $rc; see $base.log" >&2
+        tail -5 "$base.log" >&2 || true
+    fi
+    python3 - "$base.meta.json" "$point" "$server" "$date" "$loadavg" "$commit" "$rc" \
+        "$(basename "$base.json")" "${cmd[@]}" <<'PY'
+import json, shlex, sys
+path, point, server, date, loadavg, commit, rc, report, *cmd = sys.argv[1:]
+json.dump({"point": point, "server": server, "date": date, "loadavg": loadavg,
+           "commit": commit, "rc": int(rc), "report": report,
+           "command": " ".join(shlex.quote(c) for c in cmd)}, open(path, "w"), indent=1)
+PY
+}
+
+servers_for() { # servers_for SCENARIO: the requested servers that run it
+    local s out=()
+    for s in tickcast nchan baseline; do
+        has "$SERVERS" "$s" || continue
+        if [ "$s" = baseline ] && [ "$1" != S2 ]; then continue; fi
+        if [ "$s" = nchan ] && [ "$1" = S4 ]; then continue; fi   # nchan cannot replay
+        out+=("$s")
+    done
+    echo "${out[@]}"
+}
+
+MARGIN=90
+if has "$SCENARIOS" S1; then
+    for c in $S1_POINTS; do
+        for s in $(servers_for S1); do
+            run_case "S1-idle-$c" "$s" $((10 + MARGIN + c / 500)) --scenario idle -c "$c"
+        done
+    done
+fi
+if has "$SCENARIOS" S2; then
+    for p in $S2_POINTS; do
+        c=${p%x*}; r=${p#*x}
+        d=()
+        [ -n "$S2_DURATION" ] && d=(-d "$S2_DURATION")
+        for s in $(servers_for S2); do
+            run_case "S2-firehose-${c}x$r" "$s" $(($(seconds "${S2_DURATION:-10s}") + MARGIN)) \
+                --scenario firehose -c "$c" --rate "$r" "${d[@]}"
+        done
+    done
+fi
+if has "$SCENARIOS" S3; then
+    s3=(--scenario market -c "$S3_CONNS")
+    [ "$QUICK" = 1 ] && s3+=(-d 12s -r 2000 --burst 10,5s,1s)
+    for s in $(servers_for S3); do
+        run_case "S3-market-$S3_CONNS" "$s" $((65 + MARGIN + S3_CONNS / 500)) "${s3[@]}"
+    done
+fi
+if has "$SCENARIOS" S4; then
+    declare -A s4_seen=()
+    for speed in $S4_SPEEDS; do
+        n=$(( ${s4_seen[$speed]:-0} + 1 )); s4_seen[$speed]=$n
+        case "$speed" in
+            1) d=30s ;;
+            10) d=40s ;;
+            *) d=10s ;;
+        esac
+        c=1000
+        [ "$QUICK" = 1 ] && d=5s c=100
+        # complete=1: the stream mode tickcast documents for replays (a client that falls
+        # behind reads the ring at its own pace instead of being conflated).
+        for s in $(servers_for S4); do
+            run_case "S4-replay-${speed}x-run$n" "$s" $(($(seconds $d) + MARGIN)) \
+                --scenario replay -c "$c" -d "$d" --stream-query complete=1 \
+                -- replay "$RECORDING" --speed "$speed"
+        done
+    done
+fi
+if has "$SCENARIOS" S5; then
+    c=1100
+    [ "$QUICK" = 1 ] && c=220
+    for s in $(servers_for S5); do
+        # The long run is tickcast's (flat RSS over S5_DURATION); nchan runs S5_REF_DURATION.
+        long=$S5_DURATION
+        [ "$s" = tickcast ] || long=$S5_REF_DURATION
+        run_case "S5-slow-a-none" "$s" $(($(seconds "$S5_REF_DURATION") + MARGIN)) \
+            --scenario slow --slow 0 -c $((c * 10 / 11)) -d "$S5_REF_DURATION"
+        run_case "S5-slow-b-slow" "$s" $(($(seconds "$long") + MARGIN)) \
+            --scenario slow -c "$c" -d "$long"
+        run_case "S5-slow-c-paused" "$s" $(($(seconds "$S5_REF_DURATION") + MARGIN)) \
+            --scenario slow -c "$c" --slow 0 --paused 0.0909 -d "$S5_REF_DURATION"
+    done
+fi
+if has "$SCENARIOS" S6; then
+    s6=(--scenario reconnect -c "$S6_CONNS")
+    [ "$QUICK" = 1 ] && s6+=(-d 6s --reconnect-at 3s)
+    for s in $(servers_for S6); do
+        run_case "S6-reconnect-$S6_CONNS" "$s" $((20 + MARGIN + S6_CONNS / 500)) "${s6[@]}"
+    done
+fi
+
+summarize "$OUT"
+echo "bench: results in $OUT" >&2
