@@ -28,7 +28,9 @@
 # its pid file). Traffic goes to 127.0.0.1 only. The results folder (default
 # bench-results/<UTC time>) is gitignored.
 set -euo pipefail
-
+# The whole script is read before it runs (everything is inside main, called on the last line),
+# so editing this file during a long run cannot change the run.
+main() {
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEER_DIR=${NCHAN_PEER_DIR:-$ROOT/../shared/peers/nchan}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -52,7 +54,10 @@ usage: scripts/bench.sh [options]
   --s5-duration D         S5 slow-client run          (default 10m)
   --s5-ref-duration D     S5 runs without slow clients and with paused ones (default 2m; nchan runs all three
                           at this duration)
-  --s6-conns N            S6 clients, half drop       (default 10000)
+  --s6-conns N            S6 clients, half drop       (default 10000); S6 also runs once
+                          without the storm, as the steady state its p99 is compared with
+  --s4-duration D         duration of every S4 run    (default: 30s at 1x, 40s at 10x, else 10s)
+  --tickcast-args "ARGS"  extra tickcast flags for every tickcast run (e.g. --ring-capacity N)
   --duration D            duration of the S2 runs     (default: the preset's, 10s)
   --recording FILE        S4 recording                (default ../shared/feeds/binance-...gz)
   --server-cpu N          CPU of the server           (default 0)
@@ -60,6 +65,7 @@ usage: scripts/bench.sh [options]
   --max-load L --max-wait S   before each run, wait up to S seconds (default 60) for the
                           1-minute load average to fall below L (default: do not wait)
   --summarize DIR         print the table of an earlier results folder and exit
+  --markdown DIR          the same runs as one Markdown table (for BENCHMARKS.md) and exit
 EOF
 }
 
@@ -78,6 +84,8 @@ S4_SPEEDS=""
 S5_DURATION=""
 S5_REF_DURATION=""
 S6_CONNS=""
+S4_DURATION=""
+TICKCAST_ARGS=""
 S2_DURATION=""
 RECORDING=""
 SERVER_CPU=0
@@ -85,6 +93,7 @@ LOAD_CPU=1
 MAX_LOAD=""
 MAX_WAIT=60
 SUMMARIZE=""
+MARKDOWN=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -103,6 +112,8 @@ while [ $# -gt 0 ]; do
         --s5-duration) S5_DURATION=$2; shift ;;
         --s5-ref-duration) S5_REF_DURATION=$2; shift ;;
         --s6-conns) S6_CONNS=$2; shift ;;
+        --s4-duration) S4_DURATION=$2; shift ;;
+        --tickcast-args) TICKCAST_ARGS=$2; shift ;;
         --duration) S2_DURATION=$2; shift ;;
         --recording) RECORDING=$2; shift ;;
         --server-cpu) SERVER_CPU=$2; shift ;;
@@ -110,6 +121,7 @@ while [ $# -gt 0 ]; do
         --max-load) MAX_LOAD=$2; shift ;;
         --max-wait) MAX_WAIT=$2; shift ;;
         --summarize) SUMMARIZE=$2; shift ;;
+        --markdown) MARKDOWN=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -118,11 +130,11 @@ done
 
 # --- the table (Python: the reports are JSON) ------------------------------------------------
 summarize() {
-    python3 - "$1" <<'PY'
+    python3 - "$1" "${2:-text}" <<'PY'
 import json, os, sys
 from collections import OrderedDict
 
-out = sys.argv[1]
+out, style = sys.argv[1], sys.argv[2]
 runs = OrderedDict()
 for name in sorted(os.listdir(out)):
     if not name.endswith(".meta.json"):
@@ -167,6 +179,9 @@ def metrics(meta, r):
     s = r.get("server") or {}
     m["server cpu us/event"] = s.get("cpu_us_per_event")
     m["server cpu s"] = s.get("cpu_seconds")
+    if s.get("cpu_seconds") is not None and d["window_seconds"]:
+        # Share of one core the server got over the window (pinned to one CPU: at most 100).
+        m["server cpu %"] = 100.0 * s["cpu_seconds"] / d["window_seconds"]
     if s.get("rss_per_connection_bytes") is not None:
         m["rss/conn KiB"] = s["rss_per_connection_bytes"] / 1024.0
     if s.get("rss_max") is not None:
@@ -174,7 +189,7 @@ def metrics(meta, r):
         samples = s.get("samples") or []
         if len(samples) >= 4:
             q = len(samples) // 4
-            m["rss 2nd/4th quarter MiB"] = "%.1f / %.1f" % (
+            m["rss at 1/4, end MiB"] = "%.1f / %.1f" % (
                 samples[q]["rss_bytes"] / 1048576.0, samples[-1]["rss_bytes"] / 1048576.0)
     g = steady(r)
     if g is not None:
@@ -207,6 +222,8 @@ def metrics(meta, r):
         m["resume live p99/max ms"] = "%.0f / %.0f" % (res["live_ms"]["p99_ms"], res["live_ms"]["max_ms"])
     lg = r.get("load_generator") or {}
     m["loadgen cpu s"] = lg.get("cpu_seconds")
+    if lg.get("cpu_seconds") is not None and r["delivery"]["window_seconds"]:
+        m["loadgen cpu %"] = 100.0 * lg["cpu_seconds"] / r["delivery"]["window_seconds"]
     m["clean"] = r["verdict"]["fast_clients_clean"] and r["verdict"]["all_connected"]
     return m
 
@@ -222,6 +239,34 @@ def fmt(v):
             return "%.1f" % v
         return "%.3g" % v
     return str(v)
+
+def markdown():
+    cols = ["load avg before", "connected", "connects/s", "deliveries/s", "server cpu us/event",
+            "server cpu %", "loadgen cpu %", "p50 ms", "p99 ms", "p99.9 ms", "fast lost",
+            "rss/conn KiB", "clean"]
+    head = ["point", "server"] + cols + ["other"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for point, servers in runs.items():
+        for server in [s for s in ("tickcast", "nchan", "baseline") if s in servers]:
+            meta, report = servers[server]
+            m = metrics(meta, report)
+            other = []
+            for k in ("p99 calm ms", "p99 burst ms", "rss at 1/4, end MiB", "rss max MiB",
+                      "reconnecting lost/dup/reord", "resume live p99/max ms", "sequence digest",
+                      "feed sent/planned", "result"):
+                if k in m and not (k == "rss max MiB" and not point.startswith(("S3", "S5"))):
+                    if k == "feed sent/planned":
+                        a, b = m[k].split("/")
+                        if a == b:
+                            continue
+                    other.append("%s %s" % (k, fmt(m[k])))
+            rows.append("| " + " | ".join([point, server] + [fmt(m.get(c)) for c in cols]
+                                          + ["; ".join(other)]) + " |")
+    sys.stdout.write("\n".join(rows) + "\n")
+
+if style == "markdown":
+    markdown()
+    sys.exit(0)
 
 RATIO_KEYS = ["server cpu us/event", "p50 ms", "p99 ms", "deliveries/s", "rss/conn KiB", "connects/s"]
 lines = []
@@ -260,6 +305,10 @@ PY
 
 if [ -n "$SUMMARIZE" ]; then
     summarize "$SUMMARIZE"
+    exit 0
+fi
+if [ -n "$MARKDOWN" ]; then
+    summarize "$MARKDOWN" markdown
     exit 0
 fi
 
@@ -403,7 +452,13 @@ run_case() {
         tickcast|baseline)
             local bin=$TICKCAST_BIN
             commit=$TICKCAST_COMMIT
-            if [ "$server" = baseline ]; then bin=$BASELINE; commit="baseline@$LOAD_COMMIT"; fi
+            if [ "$server" = baseline ]; then
+                bin=$BASELINE
+                commit="baseline@$LOAD_COMMIT"
+            else
+                # shellcheck disable=SC2206 # words of --tickcast-args, split on purpose
+                server_args+=($TICKCAST_ARGS)
+            fi
             # sh records the pid and execs the pinned server under it (the load tester appends
             # --listen/--feed, which reach the server through "$@").
             cmd+=(--server-log "$base.server.log" --spawn-tickcast /bin/sh --
@@ -497,6 +552,7 @@ if has "$SCENARIOS" S4; then
         esac
         c=1000
         [ "$QUICK" = 1 ] && d=5s c=100
+        [ -n "$S4_DURATION" ] && d=$S4_DURATION
         # complete=1: the stream mode tickcast documents for replays (a client that falls
         # behind reads the ring at its own pace instead of being conflated).
         for s in $(servers_for S4); do
@@ -525,9 +581,15 @@ if has "$SCENARIOS" S6; then
     s6=(--scenario reconnect -c "$S6_CONNS")
     [ "$QUICK" = 1 ] && s6+=(-d 6s --reconnect-at 3s)
     for s in $(servers_for S6); do
-        run_case "S6-reconnect-$S6_CONNS" "$s" $((20 + MARGIN + S6_CONNS / 500)) "${s6[@]}"
+        run_case "S6-reconnect-$S6_CONNS-a-steady" "$s" $((20 + MARGIN + S6_CONNS / 500)) \
+            "${s6[@]}" --reconnect 0
+        run_case "S6-reconnect-$S6_CONNS-b-storm" "$s" $((20 + MARGIN + S6_CONNS / 500)) "${s6[@]}"
     done
 fi
 
 summarize "$OUT"
 echo "bench: results in $OUT" >&2
+}
+
+main "$@"
+exit $?
