@@ -4,7 +4,7 @@
 # load generator to the other, then a side-by-side table with the ratios.
 #
 #   scripts/bench.sh                    # everything, full scale (about 40 minutes)
-#   scripts/bench.sh --quick            # small scale, about a minute: checks the script itself
+#   scripts/bench.sh --quick            # small scale, 2-3 minutes: checks the script itself
 #   scripts/bench.sh --scenarios S2,S6 --servers tickcast,nchan
 #   scripts/bench.sh --tickcast-src /work/main --scenarios S1,S2,S6 --s1 19000
 #   scripts/bench.sh --summarize bench-results/20261122T133000Z   # table of an earlier run
@@ -38,14 +38,15 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 usage() {
     cat <<'EOF'
 usage: scripts/bench.sh [options]
-  --quick                 small scale (about a minute), to check the script and the setup
+  --quick                 small scale (2-3 minutes), to check the script and the setup
   --scenarios LIST        S1,S2,S3,S4,S5,S6 (default: all)
   --servers LIST          tickcast,nchan,baseline (default: all; baseline runs S2 only)
   --out DIR               results folder (default: bench-results/<UTC time>)
   --no-build              use the binaries already in the target directory
   --tickcast BIN          measure this tickcast binary (commit: --tickcast-commit, else unknown)
   --tickcast-commit TEXT  what to record as the measured tickcast's commit
-  --tickcast-src DIR      build tickcast from the checkout DIR (e.g. /work/main) and measure it
+  --tickcast-src DIR      build tickcast from the checkout DIR (e.g. a worktree of main) and
+                          measure it (target dir: $BENCH_SRC_TARGET, else <target>/tickcast-src)
   --s1 "N..."             S1 connection counts        (default "1000 10000 19000")
   --s2 "CxR..."           S2 connections x rate       (default "1000x100 2000x250 5000x200 5000x400")
   --s3-conns N            S3 clients                  (default 10000)
@@ -344,7 +345,7 @@ fi
 LOAD=$BIN/tickcast-load
 BASELINE=$BIN/tickcast-baseline
 if [ -n "$TICKCAST_SRC" ]; then
-    SRC_TARGET=$TARGET_DIR/tickcast-src
+    SRC_TARGET=${BENCH_SRC_TARGET:-$TARGET_DIR/tickcast-src}
     echo "bench: building tickcast from $TICKCAST_SRC into $SRC_TARGET" >&2
     CARGO_TARGET_DIR=$SRC_TARGET cargo build --release --quiet --locked \
         --manifest-path "$TICKCAST_SRC/Cargo.toml" -p tickcast
@@ -386,6 +387,13 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${OUT:-$ROOT/bench-results/$STAMP}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+# Measure copies: a rebuild during a long run must not change what is measured.
+mkdir -p "$OUT/bin"
+cp "$TICKCAST_BIN" "$OUT/bin/tickcast"
+cp "$LOAD" "$OUT/bin/tickcast-load"
+cp "$BASELINE" "$OUT/bin/tickcast-baseline"
+TICKCAST_PATH=$TICKCAST_BIN
+TICKCAST_BIN=$OUT/bin/tickcast LOAD=$OUT/bin/tickcast-load BASELINE=$OUT/bin/tickcast-baseline
 if has "$SERVERS" nchan; then
     NCHAN_DIR=$OUT/nchan-peer
     mkdir -p "$NCHAN_DIR"
@@ -398,7 +406,7 @@ fi
     free -h | sed -n 2p | awk '{print "memory: " $2 " total, " $7 " available"}'
     echo "cpu: $(lscpu | sed -n 's/^Model name: *//p')"
     echo "kernel: $(uname -r)"
-    echo "tickcast: $TICKCAST_BIN ($TICKCAST_COMMIT)"
+    echo "tickcast: $TICKCAST_PATH ($TICKCAST_COMMIT)"
     echo "load tester and baseline: $LOAD_COMMIT"
     echo "nginx: $(nginx -v 2>&1 || echo none)"
     echo "server cpu: $SERVER_CPU, load generator cpu: $LOAD_CPU"
