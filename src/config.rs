@@ -934,7 +934,10 @@ mod tests {
         let file: FileConfig = toml::from_str("coalesce = \"10ms\"").unwrap();
         let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
         cli.merge(file, |_| false).unwrap();
-        assert_eq!(cli.into_config().unwrap().coalesce, Duration::from_millis(10));
+        assert_eq!(
+            cli.into_config().unwrap().coalesce,
+            Duration::from_millis(10)
+        );
     }
 
     #[test]
