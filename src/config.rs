@@ -194,7 +194,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 65_536)]
     pub notsent_lowat: u32,
 
-    /// How long a shard lets new ticks gather before handing them to its streams (0: at once).
+    /// How long new ticks gather before the shards hand them to their streams (0: at once).
     /// At low per-stream rates each tick otherwise costs one socket write per stream; waiting a
     /// few milliseconds packs several ticks into one write, for that much added latency (a
     /// 60 Hz dashboard redraws every 16 ms). At most 1s.
@@ -670,7 +670,7 @@ pub struct Config {
     pub sndbuf: usize,
     /// TCP_NOTSENT_LOWAT for streams (0 = off).
     pub notsent_lowat: u32,
-    /// Time new ticks gather before a shard dispatches them (zero: at once).
+    /// Time new ticks gather before the shards are woken to dispatch them (zero: at once).
     pub coalesce: Duration,
     /// Graceful shutdown bound.
     pub drain_timeout: Duration,

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod coalesce;
 mod conflation;
 mod fanout;
 mod feed;
