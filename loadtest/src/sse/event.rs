@@ -30,8 +30,8 @@ pub enum Item<'a> {
 pub struct Event<'a> {
     /// The `event:` type; empty for the default (`message`).
     pub kind: &'a [u8],
-    /// The last event ID as the stream set it so far (what `Last-Event-ID` would send); empty
-    /// when none was set.
+    /// The last event ID string as of this event (what `Last-Event-ID` would send once it is
+    /// received); empty when none was set.
     pub last_id: &'a [u8],
     /// The data lines joined by LF.
     pub data: &'a [u8],
@@ -47,6 +47,11 @@ pub struct EventParser {
     data: Vec<u8>,
     has_data: bool,
     kind: Vec<u8>,
+    /// The last event ID buffer: set by each `id:` line, including one of an event still
+    /// being read.
+    id_buffer: Vec<u8>,
+    /// The last event ID string: the buffer as of the last dispatch (blank line), so never the
+    /// id of an event cut by the end of the input.
     last_id: Vec<u8>,
 }
 
@@ -56,7 +61,9 @@ impl EventParser {
         Self::default()
     }
 
-    /// The last event ID set by the stream so far (to resume with `Last-Event-ID`).
+    /// The last event ID string (what `Last-Event-ID` must send on a reconnect): the id in force
+    /// at the last dispatch. An `id:` line of an event whose blank line has not arrived does not
+    /// count yet: resuming from it would tell the server that event was received.
     pub fn last_id(&self) -> &[u8] {
         &self.last_id
     }
@@ -109,6 +116,11 @@ impl EventParser {
     /// One complete line, without its line break.
     fn line(&mut self, line: &[u8], sink: &mut impl FnMut(Item<'_>)) {
         if line.is_empty() {
+            // Dispatch (WHATWG, first step, even for a block without data).
+            if self.last_id != self.id_buffer {
+                self.last_id.clear();
+                self.last_id.extend_from_slice(&self.id_buffer);
+            }
             if self.has_data {
                 sink(Item::Event(Event {
                     kind: &self.kind,
@@ -142,8 +154,8 @@ impl EventParser {
                 self.kind.extend_from_slice(value);
             }
             b"id" if memchr::memchr(0, value).is_none() => {
-                self.last_id.clear();
-                self.last_id.extend_from_slice(value);
+                self.id_buffer.clear();
+                self.id_buffer.extend_from_slice(value);
             }
             b"retry" => {
                 if let Some(ms) = super::head::parse_u64(value) {
@@ -276,6 +288,34 @@ pub(crate) mod tests {
                 event("", "1700000000:1,1700000001:0", "{\"n\":2}"),
             ]
         );
+    }
+
+    #[test]
+    fn last_id_moves_when_an_event_is_dispatched_not_when_its_id_line_arrives() {
+        let mut parser = EventParser::new();
+        let mut ids = Vec::new();
+        let mut feed = |parser: &mut EventParser, bytes: &[u8]| {
+            parser
+                .feed(bytes, &mut |item| {
+                    if let Item::Event(e) = item {
+                        ids.push(String::from_utf8_lossy(e.last_id).into_owned());
+                    }
+                })
+                .unwrap();
+            String::from_utf8_lossy(parser.last_id()).into_owned()
+        };
+        assert_eq!(
+            feed(&mut parser, b"id: 6\nevent: tick\ndata: {}\n\nid: 7\n"),
+            "6"
+        );
+        assert_eq!(feed(&mut parser, b"event: tick\ndata: {\"sym\""), "6");
+        assert_eq!(feed(&mut parser, b":\"A\"}\n"), "6");
+        assert_eq!(feed(&mut parser, b"\n"), "7");
+        // A block with an id and no data dispatches nothing, but it does set the id a
+        // reconnect sends (WHATWG: the last event ID string is set before the empty-data check).
+        assert_eq!(feed(&mut parser, b"id: 9\n\n"), "9");
+        assert_eq!(feed(&mut parser, b"id: 10\ndata: x"), "9");
+        assert_eq!(ids, ["6", "7"]);
     }
 
     #[test]

@@ -77,7 +77,8 @@ impl ResponseDecoder {
         }
     }
 
-    /// The last event ID the stream set (for `Last-Event-ID` on a reconnect).
+    /// The id of the last dispatched event, or of the last id-only block (for `Last-Event-ID`
+    /// on a reconnect); see [`EventParser::last_id`].
     pub fn last_id(&self) -> &[u8] {
         self.events.last_id()
     }
@@ -187,6 +188,39 @@ mod tests {
                 assert_eq!(out, expected, "split at {a}, {b}");
                 assert_eq!(progress, Progress::Ended);
             }
+        }
+    }
+
+    #[test]
+    fn last_id_is_the_id_of_the_last_dispatched_event_at_every_split() {
+        // A read may end inside an event (after its `id:` line, inside its data). A client that
+        // drops the connection there must resume from the event before it: resuming from the
+        // half-read event's id would make the server skip that event.
+        let pieces = [
+            "retry: 2000\n\n",
+            "id: 10\nevent: tick\ndata: {\"seq\":10}\n\n",
+            "id: 11\nevent: tick\ndata: {\"seq\":11}\n\n",
+        ];
+        let mut response = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        for piece in pieces {
+            response.extend_from_slice(format!("{:x}\r\n{piece}\r\n", piece.len()).as_bytes());
+        }
+        for split in 0..=response.len() {
+            let mut decoder = ResponseDecoder::new();
+            let mut dispatched = Vec::new();
+            decoder
+                .feed(&response[..split], &mut |item| {
+                    if let Item::Event(event) = item {
+                        dispatched = event.last_id.to_vec();
+                    }
+                })
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(decoder.last_id()),
+                String::from_utf8_lossy(&dispatched),
+                "read ended at byte {split}: {:?}",
+                String::from_utf8_lossy(&response[..split])
+            );
         }
     }
 
