@@ -400,8 +400,10 @@ impl ShardState {
         }
         let upto = head.min(cursor + DISPATCH_PER_YIELD);
         let mut seq = cursor + 1;
+        // One epoch pin for the whole run of reads (see `Ring::reader`).
+        let reader = ring.reader();
         while seq <= upto {
-            match ring.read(seq) {
+            match reader.read(seq) {
                 Ok(event) => {
                     self.dispatch(&event);
                     self.cursor.set(seq);
@@ -414,6 +416,7 @@ impl ShardState {
                 Err(ReadError::NotYet) => break,
             }
         }
+        drop(reader);
         self.detach_pending();
         self.wake_all();
         self.metrics()
@@ -635,8 +638,9 @@ impl ShardState {
         let universe = self.shared.cache.universe();
         let scan_end = target.min(next + CATCH_UP_SCAN - 1);
         let mut found = 0;
+        let reader = ring.reader();
         while next <= scan_end && found < MAX_BATCH_CHUNKS {
-            match ring.read(next) {
+            match reader.read(next) {
                 Ok(event) => {
                     if sub.filter.matches(event.symbol_id, &universe) {
                         sub.push_prelude(event.frame.tick(), 1);
