@@ -18,6 +18,36 @@ use crate::replay::export::ExportFormat;
 use crate::replay::pace::Speed;
 use crate::tick::{Symbol, SymbolError};
 
+/// The longest coalescing window accepted.
+const MAX_COALESCE: Duration = Duration::from_secs(1);
+/// The widest window of `--coalesce auto` unless `--coalesce-max` says otherwise.
+pub const DEFAULT_COALESCE_MAX: Duration = Duration::from_millis(16);
+
+/// How often at most a shard hands new ticks to its streams (`--coalesce`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coalesce {
+    /// Always this window (zero: every tick at once).
+    Fixed(Duration),
+    /// No window while the shard is lightly loaded, up to `max` as it gets busy
+    /// ([`crate::shard::coalesce`]).
+    Auto {
+        /// The widest window.
+        max: Duration,
+    },
+}
+
+/// `auto` or a duration (`5ms`, `0s`).
+fn parse_coalesce(text: &str) -> Result<Coalesce, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(Coalesce::Auto {
+            max: DEFAULT_COALESCE_MAX,
+        });
+    }
+    humantime::parse_duration(text)
+        .map(Coalesce::Fixed)
+        .map_err(|e| format!("expected `auto` or a duration such as 5ms: {e}"))
+}
+
 /// tickcast: live market ticks to thousands of Server-Sent-Events subscribers.
 ///
 /// Without a subcommand it serves (the flags below). `tickcast replay FILE...` serves recorded
@@ -194,12 +224,19 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 65_536)]
     pub notsent_lowat: u32,
 
-    /// How long new ticks gather before the shards hand them to their streams (0: at once).
-    /// At low per-stream rates each tick otherwise costs one socket write per stream; waiting a
-    /// few milliseconds packs several ticks into one write, for that much added latency (a
-    /// 60 Hz dashboard redraws every 16 ms). At most 1s.
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
-    pub coalesce: Duration,
+    /// How often at most a shard hands new ticks to its streams: `auto`, or a fixed window
+    /// such as `5ms` (`0s`: at once, always). At low per-stream rates each tick otherwise costs
+    /// one socket write per stream; a window packs the ticks that arrive within it into one
+    /// write, for at most that much added latency. `auto` uses no window while the shard's
+    /// thread is less than half busy and widens it (up to `--coalesce-max`) as it gets busier,
+    /// so latency is only traded for CPU when CPU runs short. At most 1s.
+    #[arg(long, default_value = "auto", value_parser = parse_coalesce)]
+    pub coalesce: Coalesce,
+
+    /// The widest window `--coalesce auto` may open (a 60 Hz dashboard redraws every 16 ms).
+    /// At most 1s.
+    #[arg(long, default_value = "16ms", value_parser = humantime::parse_duration)]
+    pub coalesce_max: Duration,
 
     /// Longest time a graceful shutdown may take before connections are cut.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
@@ -253,8 +290,10 @@ pub struct FileConfig {
     pub sndbuf: Option<usize>,
     /// TCP_NOTSENT_LOWAT of stream sockets (0 = off).
     pub notsent_lowat: Option<u32>,
-    /// How long new ticks gather before a shard hands them to its streams, e.g. `"5ms"`.
+    /// How often at most a shard hands new ticks to its streams: `"auto"` or e.g. `"5ms"`.
     pub coalesce: Option<String>,
+    /// The widest window of `coalesce = "auto"`, e.g. `"16ms"`.
+    pub coalesce_max: Option<String>,
     /// Bound on graceful shutdown, e.g. `"5s"`.
     pub drain_timeout: Option<String>,
     /// Longest feed line in bytes.
@@ -334,7 +373,15 @@ impl ServeArgs {
         take!(subscriber_buffer);
         take!(sndbuf);
         take!(notsent_lowat);
-        take!(coalesce, duration);
+        if let Some(text) = file.coalesce
+            && !given("coalesce")
+        {
+            self.coalesce = parse_coalesce(&text).map_err(|message| ConfigError::FileValue {
+                field: "coalesce",
+                message: format!("{text:?}: {message}"),
+            })?;
+        }
+        take!(coalesce_max, duration);
         take!(drain_timeout, duration);
         take!(max_line);
         take!(max_symbols);
@@ -670,8 +717,8 @@ pub struct Config {
     pub sndbuf: usize,
     /// TCP_NOTSENT_LOWAT for streams (0 = off).
     pub notsent_lowat: u32,
-    /// Time new ticks gather before the shards are woken to dispatch them (zero: at once).
-    pub coalesce: Duration,
+    /// How often at most a shard hands new ticks to its streams.
+    pub coalesce: Coalesce,
     /// Graceful shutdown bound.
     pub drain_timeout: Duration,
     /// Feed line limit.
@@ -793,9 +840,22 @@ impl ServeArgs {
         if self.heartbeat.is_zero() {
             return Err(ConfigError::OutOfRange("--heartbeat must be > 0"));
         }
-        if self.coalesce > Duration::from_secs(1) {
+        if let Coalesce::Fixed(window) = self.coalesce
+            && window > MAX_COALESCE
+        {
             return Err(ConfigError::OutOfRange("--coalesce must be at most 1s"));
         }
+        if self.coalesce_max.is_zero() || self.coalesce_max > MAX_COALESCE {
+            return Err(ConfigError::OutOfRange(
+                "--coalesce-max must be more than 0s and at most 1s",
+            ));
+        }
+        let coalesce = match self.coalesce {
+            Coalesce::Auto { .. } => Coalesce::Auto {
+                max: self.coalesce_max,
+            },
+            fixed => fixed,
+        };
         if self.max_line < 64 {
             return Err(ConfigError::OutOfRange("--max-line must be >= 64"));
         }
@@ -824,7 +884,7 @@ impl ServeArgs {
             subscriber_buffer: self.subscriber_buffer,
             sndbuf: self.sndbuf,
             notsent_lowat: self.notsent_lowat,
-            coalesce: self.coalesce,
+            coalesce,
             drain_timeout: self.drain_timeout,
             max_line: self.max_line,
             max_symbols: self.max_symbols,
@@ -920,23 +980,64 @@ mod tests {
     }
 
     #[test]
-    fn coalesce_is_bounded_and_off_by_default() {
-        assert_eq!(parse(&[]).unwrap().coalesce, Duration::ZERO);
+    fn coalesce_is_bounded_and_auto_by_default() {
+        let auto = |ms| Coalesce::Auto {
+            max: Duration::from_millis(ms),
+        };
+        assert_eq!(parse(&[]).unwrap().coalesce, auto(16));
+        assert_eq!(
+            parse(&["--coalesce-max", "40ms"]).unwrap().coalesce,
+            auto(40)
+        );
+        assert_eq!(
+            parse(&["--coalesce", "AUTO", "--coalesce-max", "2ms"])
+                .unwrap()
+                .coalesce,
+            auto(2)
+        );
         assert_eq!(
             parse(&["--coalesce", "5ms"]).unwrap().coalesce,
-            Duration::from_millis(5)
+            Coalesce::Fixed(Duration::from_millis(5))
         );
-        assert!(matches!(
-            parse(&["--coalesce", "2s"]),
-            Err(ConfigError::OutOfRange(_))
-        ));
-        assert!(Cli::try_parse_from(["tickcast", "--coalesce", "-1ms"]).is_err());
-        let file: FileConfig = toml::from_str("coalesce = \"10ms\"").unwrap();
+        assert_eq!(
+            parse(&["--coalesce", "0s"]).unwrap().coalesce,
+            Coalesce::Fixed(Duration::ZERO)
+        );
+        for bad in [
+            &["--coalesce", "2s"][..],
+            &["--coalesce-max", "0s"],
+            &["--coalesce-max", "5s"],
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ConfigError::OutOfRange(_))),
+                "{bad:?}"
+            );
+        }
+        for bad in ["-1ms", "sometimes", ""] {
+            assert!(
+                Cli::try_parse_from(["tickcast", "--coalesce", bad]).is_err(),
+                "{bad:?}"
+            );
+        }
+        let file: FileConfig =
+            toml::from_str("coalesce = \"10ms\"\ncoalesce_max = \"30ms\"").unwrap();
         let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
         cli.merge(file, |_| false).unwrap();
         assert_eq!(
             cli.into_config().unwrap().coalesce,
-            Duration::from_millis(10)
+            Coalesce::Fixed(Duration::from_millis(10))
+        );
+        let file: FileConfig =
+            toml::from_str("coalesce = \"auto\"\ncoalesce_max = \"30ms\"").unwrap();
+        let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
+        cli.merge(file, |_| false).unwrap();
+        assert_eq!(cli.into_config().unwrap().coalesce, auto(30));
+        let file: FileConfig = toml::from_str("coalesce = \"often\"").unwrap();
+        let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
+        let error = cli.merge(file, |_| false).unwrap_err().to_string();
+        assert!(
+            error.contains("coalesce") && error.contains("auto"),
+            "{error}"
         );
     }
 

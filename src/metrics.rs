@@ -38,6 +38,11 @@ pub struct ShardMetrics {
     pub lag_disconnects: AtomicU64,
     /// Sequences published but not yet dispatched by this shard.
     pub ring_lag: AtomicU64,
+    /// The shard's coalescing window now, in microseconds.
+    pub coalesce_window_us: AtomicU64,
+    /// Thousandths of the last sample's wall time the shard thread spent on a CPU (`--coalesce
+    /// auto` only).
+    pub busy_permille: AtomicU64,
 }
 
 /// Every metric of the process.
@@ -236,6 +241,25 @@ impl Metrics {
         ];
         for (name, help, kind, field) in per_shard {
             header(&mut out, name, help, kind);
+            for (id, shard) in self.shards.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{shard=\"{id}\"}} {}", field(shard));
+            }
+        }
+        type Ratio = fn(&ShardMetrics) -> f64;
+        let per_shard_ratio: [(&str, &str, Ratio); 2] = [
+            (
+                "tickcast_coalesce_window_seconds",
+                "How often at most the shard hands new ticks to its streams (--coalesce).",
+                |m| m.coalesce_window_us.load(Ordering::Relaxed) as f64 / 1e6,
+            ),
+            (
+                "tickcast_shard_busy_ratio",
+                "Fraction of the last 100 ms the shard thread spent on a CPU (--coalesce auto).",
+                |m| m.busy_permille.load(Ordering::Relaxed) as f64 / 1e3,
+            ),
+        ];
+        for (name, help, field) in per_shard_ratio {
+            header(&mut out, name, help, "gauge");
             for (id, shard) in self.shards.iter().enumerate() {
                 let _ = writeln!(out, "{name}{{shard=\"{id}\"}} {}", field(shard));
             }

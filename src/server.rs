@@ -102,8 +102,7 @@ pub async fn run(
         metrics.clone(),
         shards.iter().map(|s| s.notify.clone()).collect(),
         config.max_symbols,
-    )
-    .coalescing(config.coalesce);
+    );
     let (tx, sequencer_thread) = sequencer.spawn().map_err(|source| ServerError::Spawn {
         what: "sequencer",
         source,

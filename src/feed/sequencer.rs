@@ -7,9 +7,6 @@
 //! stores each symbol's newest event in the cache (one `arc-swap` store per symbol per batch,
 //! not per tick) and wakes every shard once.
 //!
-//! With `--coalesce`, the shards are woken at most once per window: ticks keep being sequenced
-//! into the ring meanwhile, and each stream then gets the window's ticks in one write.
-//!
 //! The cache may trail the ring by at most one batch, and never by more than half the ring:
 //! shards rebuild their latest prices from the cache after a lag ([`crate::cache`]), which is
 //! only exact if every event the ring has already overwritten is reflected there.
@@ -21,7 +18,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Notify, mpsc};
@@ -39,11 +35,10 @@ pub type TickBatch = Vec<Tick>;
 /// Batches queued between the sources and the sequencer before sources wait.
 pub const CHANNEL_BATCHES: usize = 1024;
 
-/// Batches ingested between two wake-ups of the shards (without `--coalesce`): bounds the delay
-/// a long burst adds before the shards see its first ticks.
+/// Batches ingested between two wake-ups of the shards: bounds the delay a long burst adds
+/// before the shards see its first ticks. (How often a shard then acts on the wake-ups is its
+/// own coalescing window: [`crate::shard::coalesce`].)
 const BATCHES_PER_WAKE: usize = 64;
-/// Longest sleep inside a coalescing window, so batches keep being sequenced while it lasts.
-const COALESCE_SLICE: Duration = Duration::from_millis(1);
 
 /// The sequencer's state; runs on its own thread via [`Sequencer::spawn`].
 pub struct Sequencer {
@@ -64,8 +59,6 @@ pub struct Sequencer {
     since_publish: usize,
     /// Bring the cache up to date at least this often (half the ring).
     publish_every: usize,
-    /// `--coalesce`: how long ticks gather before the shards are woken.
-    coalesce: Duration,
 }
 
 impl Sequencer {
@@ -93,7 +86,6 @@ impl Sequencer {
             touched: Vec::new(),
             since_publish: 0,
             publish_every: (ring.capacity() / 2).max(1),
-            coalesce: Duration::ZERO,
             arena: FrameArena::default(),
             ring,
             cache,
@@ -103,13 +95,6 @@ impl Sequencer {
             max_symbols,
             log: RejectLog::new("sequencer"),
         }
-    }
-
-    /// Wakes the shards at most once per `window` (`--coalesce`; zero: after every round of
-    /// batches).
-    pub fn coalescing(mut self, window: Duration) -> Self {
-        self.coalesce = window;
-        self
     }
 
     /// Starts the sequencer thread. It ends once every sender is dropped and the channel is
@@ -125,26 +110,17 @@ impl Sequencer {
     fn run(mut self, mut rx: mpsc::Receiver<TickBatch>) {
         while let Some(batch) = rx.blocking_recv() {
             self.ingest(batch);
-            // Without coalescing the deadline has passed already: one round of what is queued,
-            // then wake. With it, keep sequencing what arrives until the window closes.
-            let deadline = Instant::now() + self.coalesce;
+            // One round of what is queued, then wake.
             let mut open = true;
-            loop {
-                for _ in 1..BATCHES_PER_WAKE {
-                    match rx.try_recv() {
-                        Ok(batch) => self.ingest(batch),
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Disconnected) => {
-                            open = false;
-                            break;
-                        }
+            for _ in 1..BATCHES_PER_WAKE {
+                match rx.try_recv() {
+                    Ok(batch) => self.ingest(batch),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
                     }
                 }
-                let now = Instant::now();
-                if !open || now >= deadline {
-                    break;
-                }
-                std::thread::sleep((deadline - now).min(COALESCE_SLICE));
             }
             self.wake_shards();
             if !open {

@@ -13,6 +13,7 @@
 //! ([`DISPATCH_PER_YIELD`]) so streams keep being written during a burst.
 //! Must never encode a frame, lock, or block; and never hold a `RefCell` borrow across `.await`.
 
+pub mod coalesce;
 pub mod frame;
 pub mod subscriber;
 
@@ -143,29 +144,66 @@ async fn run(
     shard.merge_latency();
 }
 
-/// Follows the ring and dispatches events until `stop`.
+/// Follows the ring and dispatches events until `stop`, at most one round per coalescing
+/// window ([`coalesce`]).
 async fn dispatcher(shard: Rc<ShardState>, notify: Arc<Notify>, stop: CancellationToken) {
+    while shard.dispatch_available() {
+        tokio::task::yield_now().await;
+    }
+    let mut round_started: Option<tokio::time::Instant> = None;
     loop {
-        while shard.dispatch_available() {
-            tokio::task::yield_now().await;
-        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = notify.notified() => {}
         }
+        let window = shard.window.get();
+        if let Some(started) = round_started.filter(|_| !window.is_zero()) {
+            // Ticks arriving meanwhile wait in the ring and leave with this round.
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep_until(started + window) => {}
+            }
+        }
+        round_started = Some(tokio::time::Instant::now());
+        while shard.dispatch_available() {
+            tokio::task::yield_now().await;
+        }
     }
 }
 
-/// Heartbeats and the once-a-second latency merge.
+/// Heartbeats, the once-a-second latency merge, and the `auto` coalescing window.
 async fn housekeeping(shard: Rc<ShardState>, stop: CancellationToken) {
     let heartbeat = shard.shared.config.heartbeat;
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut merge = tokio::time::interval(Duration::from_secs(1));
+    let mut sample = tokio::time::interval(coalesce::SAMPLE_EVERY);
+    sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut window = coalesce::Window::new(shard.shared.config.coalesce);
+    let mut clock = if window.is_auto() {
+        let clock = coalesce::ThreadClock::start();
+        if clock.is_none() {
+            tracing::warn!(
+                shard = shard.id,
+                "--coalesce auto: this kernel does not report thread CPU time \
+                 (/proc/thread-self/schedstat); the shard coalesces nothing"
+            );
+        }
+        clock
+    } else {
+        None
+    };
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = beat.tick() => shard.heartbeat(),
             _ = merge.tick() => shard.merge_latency(),
+            _ = sample.tick(), if clock.is_some() => {
+                if let Some(busy) = clock.as_mut().and_then(|c| c.busy()) {
+                    let now = window.observe(busy);
+                    shard.set_window(now);
+                    shard.metrics().busy_permille.store((busy * 1000.0) as u64, Ordering::Relaxed);
+                }
+            }
         }
     }
 }
@@ -204,6 +242,8 @@ pub struct ShardState {
     /// Complete-delivery streams that left live delivery during the current dispatch pass.
     to_detach: RefCell<Vec<usize>>,
     retry_line: Bytes,
+    /// The coalescing window now (`--coalesce`; moved by housekeeping in `auto` mode).
+    window: Cell<Duration>,
 }
 
 impl ShardState {
@@ -225,8 +265,10 @@ impl ShardState {
             to_wake: RefCell::new(Vec::new()),
             to_detach: RefCell::new(Vec::new()),
             retry_line,
+            window: Cell::new(coalesce::Window::new(shared.config.coalesce).current()),
             shared,
         };
+        shard.set_window(shard.window.get());
         // Events already in the ring before the shard started: their latest per symbol.
         shard.resync_latest(shard.shared.ring.oldest());
         shard
@@ -234,6 +276,14 @@ impl ShardState {
 
     fn metrics(&self) -> &ShardMetrics {
         self.shared.metrics.shard(self.id)
+    }
+
+    /// Sets the coalescing window (and its gauge).
+    fn set_window(&self, window: Duration) {
+        self.window.set(window);
+        self.metrics()
+            .coalesce_window_us
+            .store(window.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Last dispatched sequence.

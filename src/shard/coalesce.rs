@@ -1,0 +1,210 @@
+//! Coalescing: how often at most a shard hands new ticks to its streams (`--coalesce`).
+//!
+//! Place in the flow: the shard's dispatcher asks [`Window::current`] after each wake-up by the
+//! sequencer and, if the previous dispatch round started less than a window ago, waits out the
+//! rest before dispatching. Ticks that arrive meanwhile wait in the ring, so each stream then
+//! gets all of them in one write: at low per-stream rates (100 ticks/s per stream) every tick
+//! would otherwise cost one socket write per stream, and the kernel's per-send cost dominates
+//! (BENCHMARKS.md, "coalescing"). The first tick after a quiet window goes out at once.
+//!
+//! In `auto` mode the shard's housekeeping feeds [`Window::observe`] the fraction of wall time
+//! its thread spent on a CPU over the last sample ([`ThreadClock`]): below [`LOW_BUSY`] the
+//! window halves (to none), above [`HIGH_BUSY`] it doubles (from [`MIN_WINDOW`] up to the
+//! `--coalesce-max` cap), in between it holds. The gap between the two is the hysteresis that
+//! keeps it from flapping: widening the window lowers the busy fraction it reacts to.
+//! Must never block or sleep itself; it only computes the window.
+
+use std::time::Duration;
+
+use crate::config::Coalesce;
+
+/// Busy fraction above which `auto` widens the window.
+pub const HIGH_BUSY: f64 = 0.5;
+/// Busy fraction below which `auto` narrows the window.
+pub const LOW_BUSY: f64 = 0.25;
+/// The first step up from no window (tokio's timer has a 1 ms resolution).
+pub const MIN_WINDOW: Duration = Duration::from_millis(1);
+/// How often `auto` samples the shard's busy fraction.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// A shard's coalescing window.
+#[derive(Debug, Clone)]
+pub struct Window {
+    mode: Coalesce,
+    current: Duration,
+}
+
+impl Window {
+    /// The window of `mode`, starting with none in `auto` mode.
+    pub fn new(mode: Coalesce) -> Self {
+        let current = match mode {
+            Coalesce::Fixed(window) => window,
+            Coalesce::Auto { .. } => Duration::ZERO,
+        };
+        Self { mode, current }
+    }
+
+    /// Whether the window follows the load.
+    pub fn is_auto(&self) -> bool {
+        matches!(self.mode, Coalesce::Auto { .. })
+    }
+
+    /// The window now.
+    pub fn current(&self) -> Duration {
+        self.current
+    }
+
+    /// Adapts an `auto` window to the shard's busy fraction (0..=1) over the last sample; a
+    /// fixed window does not change.
+    pub fn observe(&mut self, busy: f64) -> Duration {
+        let Coalesce::Auto { max } = self.mode else {
+            return self.current;
+        };
+        if busy > HIGH_BUSY {
+            self.current = (self.current * 2).clamp(MIN_WINDOW.min(max), max);
+        } else if busy < LOW_BUSY {
+            self.current /= 2;
+            if self.current < MIN_WINDOW {
+                self.current = Duration::ZERO;
+            }
+        }
+        self.current
+    }
+}
+
+/// The CPU time of the calling thread, read from `/proc/thread-self/schedstat` (nanoseconds
+/// on a CPU). A file read rather than `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` keeps the crate
+/// free of `unsafe` FFI; it is read ten times a second per shard.
+pub struct ThreadClock {
+    last_cpu: Duration,
+    last_wall: std::time::Instant,
+}
+
+impl ThreadClock {
+    /// Starts measuring the calling thread; `None` if the kernel does not report it.
+    pub fn start() -> Option<Self> {
+        Some(Self {
+            last_cpu: thread_cpu()?,
+            last_wall: std::time::Instant::now(),
+        })
+    }
+
+    /// The fraction of wall time the calling thread spent on a CPU since the previous call
+    /// (0..=1), or `None` if it can no longer be read.
+    pub fn busy(&mut self) -> Option<f64> {
+        let cpu = thread_cpu()?;
+        let wall = std::time::Instant::now();
+        let spent = cpu.saturating_sub(self.last_cpu).as_secs_f64();
+        let elapsed = wall.duration_since(self.last_wall).as_secs_f64();
+        self.last_cpu = cpu;
+        self.last_wall = wall;
+        if elapsed <= 0.0 {
+            return None;
+        }
+        Some((spent / elapsed).clamp(0.0, 1.0))
+    }
+}
+
+/// CPU time of the calling thread so far.
+fn thread_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    parse_schedstat(&text)
+}
+
+/// The first field of a `schedstat` line: nanoseconds spent on a CPU.
+fn parse_schedstat(text: &str) -> Option<Duration> {
+    let ns = text.split_ascii_whitespace().next()?.parse::<u64>().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn auto(max: u64) -> Window {
+        Window::new(Coalesce::Auto { max: ms(max) })
+    }
+
+    #[test]
+    fn fixed_windows_never_move() {
+        for window in [Duration::ZERO, ms(5)] {
+            let mut w = Window::new(Coalesce::Fixed(window));
+            assert!(!w.is_auto());
+            for busy in [0.0, 0.4, 0.99, 1.0] {
+                assert_eq!(w.observe(busy), window);
+            }
+        }
+    }
+
+    #[test]
+    fn auto_opens_under_load_up_to_its_cap_and_closes_when_idle() {
+        let mut w = auto(16);
+        assert_eq!(w.current(), Duration::ZERO, "no window to start with");
+        let opening: Vec<_> = (0..7).map(|_| w.observe(0.9)).collect();
+        assert_eq!(
+            opening,
+            [ms(1), ms(2), ms(4), ms(8), ms(16), ms(16), ms(16)]
+        );
+        let closing: Vec<_> = (0..6).map(|_| w.observe(0.1)).collect();
+        assert_eq!(
+            closing,
+            [ms(8), ms(4), ms(2), ms(1), Duration::ZERO, Duration::ZERO]
+        );
+    }
+
+    #[test]
+    fn auto_holds_between_the_thresholds() {
+        let mut w = auto(16);
+        w.observe(0.9);
+        w.observe(0.9);
+        for busy in [LOW_BUSY, 0.3, 0.45, HIGH_BUSY] {
+            assert_eq!(w.observe(busy), ms(2), "busy {busy}");
+        }
+        // An idle shard never opens a window.
+        let mut idle = auto(16);
+        for busy in [0.0, 0.2, 0.49, 0.3] {
+            assert_eq!(idle.observe(busy), Duration::ZERO);
+        }
+    }
+
+    #[test]
+    fn a_cap_below_the_first_step_is_respected() {
+        let mut w = Window::new(Coalesce::Auto {
+            max: Duration::from_micros(300),
+        });
+        assert_eq!(w.observe(1.0), Duration::from_micros(300));
+        assert_eq!(w.observe(1.0), Duration::from_micros(300));
+        assert_eq!(w.observe(0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn schedstat_lines_parse() {
+        assert_eq!(
+            parse_schedstat("123456789 1000 42\n"),
+            Some(Duration::from_nanos(123_456_789))
+        );
+        assert_eq!(parse_schedstat(""), None);
+        assert_eq!(parse_schedstat("x 1 2"), None);
+    }
+
+    #[test]
+    fn the_thread_clock_sees_this_thread_work() {
+        // Linux with schedstat, as CI and every supported host (without it `auto` keeps no
+        // window, and the shard logs why).
+        let mut clock = ThreadClock::start().expect("/proc/thread-self/schedstat");
+        let until = std::time::Instant::now() + Duration::from_millis(30);
+        let mut spin = 0u64;
+        while std::time::Instant::now() < until {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        let busy = clock.busy().expect("readable twice");
+        assert!(busy > 0.0 && busy <= 1.0, "busy {busy}");
+        std::thread::sleep(Duration::from_millis(60));
+        let idle = clock.busy().expect("readable");
+        assert!(idle < 0.5, "a sleeping thread is not busy: {idle}");
+    }
+}
