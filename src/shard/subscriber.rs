@@ -316,7 +316,10 @@ impl Subscriber {
         replaced
     }
 
-    /// Drops tombstones and renumbers positions.
+    /// Drops tombstones and renumbers positions. A conflating queue never holds more than
+    /// `2 * live + COMPACT_SLACK` entries, so a buffer that grew far beyond that (the FIFO
+    /// filling up to `capacity` before conflation began) is given back: a stalled client costs
+    /// its symbols, not its `--subscriber-buffer`, for as long as it stays stalled.
     fn compact(&mut self) {
         self.queue.retain(Option::is_some);
         self.head_abs = 0;
@@ -325,6 +328,10 @@ impl Subscriber {
             if let Some(q) = q {
                 self.positions.insert(q.symbol_id, i as u64);
             }
+        }
+        let bound = 2 * self.live + COMPACT_SLACK + 1;
+        if self.queue.capacity() > 2 * bound.max(KEEP_CAPACITY) {
+            self.queue.shrink_to(bound);
         }
     }
 
@@ -453,6 +460,30 @@ mod tests {
         assert_eq!(drain_all(&mut sub), ["99998/2;", "99999/0;", "100000/1;"]);
         assert!(!sub.is_conflating());
         assert_eq!(sub.pending(), 0);
+    }
+
+    #[test]
+    fn a_stalled_subscriber_holds_its_symbols_not_its_buffer() {
+        // The S5 shape: a 1,024-event buffer, 200 symbols, a client that stops reading.
+        let symbols = 200u32;
+        let mut sub = Subscriber::new(Filter::all(), 1024, Mode::Live, 0);
+        let bound = 2 * (2 * symbols as usize + COMPACT_SLACK + 1);
+        let mut most = 0;
+        for seq in 1..=50_000u64 {
+            sub.push_live(q(seq, (seq % u64::from(symbols)) as u32));
+            if seq > 1024 {
+                most = most.max(sub.queue.capacity());
+            }
+        }
+        assert!(sub.is_conflating());
+        assert_eq!(sub.pending(), symbols as usize);
+        assert!(
+            most <= bound,
+            "queue buffer of {most} entries while conflating 200 symbols (bound {bound})"
+        );
+        let held = most * std::mem::size_of::<Option<Queued>>();
+        assert!(held <= 32 * 1024, "{held} bytes of queue");
+        assert_eq!(drain_all(&mut sub).len(), symbols as usize);
     }
 
     #[test]
