@@ -18,6 +18,9 @@ use crate::replay::export::ExportFormat;
 use crate::replay::pace::Speed;
 use crate::tick::{Symbol, SymbolError};
 
+/// `--resume-window` when serving feeds and not set.
+pub const DEFAULT_RESUME_WINDOW: Duration = Duration::from_secs(60);
+
 /// The longest coalescing window accepted.
 const MAX_COALESCE: Duration = Duration::from_secs(1);
 /// The widest window of `--coalesce auto` unless `--coalesce-max` says otherwise.
@@ -202,6 +205,14 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1 << 23)]
     pub ring_capacity: usize,
 
+    /// Ticks older than this leave the ring even before it is full (0s: only when overwritten),
+    /// so memory follows the tick rate instead of growing until the ring wraps. A client that
+    /// resumes with an older `Last-Event-ID` gets a `reset` and fresh snapshots. Default: 60s
+    /// when serving feeds; off for `tickcast replay`, whose clients may ask for the whole
+    /// recording (`Last-Event-ID: 0`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub resume_window: Option<Duration>,
+
     /// Interval of `: hb` comments on idle streams.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub heartbeat: Duration,
@@ -280,6 +291,8 @@ pub struct FileConfig {
     pub shards: Option<usize>,
     /// Ticks kept for resume.
     pub ring_capacity: Option<usize>,
+    /// Age after which ticks leave the ring, e.g. `"60s"` (`"0s"`: only when overwritten).
+    pub resume_window: Option<String>,
     /// Heartbeat interval, e.g. `"15s"`.
     pub heartbeat: Option<String>,
     /// `retry:` hint, e.g. `"2s"`.
@@ -368,6 +381,15 @@ impl ServeArgs {
         take!(universe, some);
         take!(shards, some);
         take!(ring_capacity);
+        if let Some(text) = file.resume_window
+            && !given("resume_window")
+        {
+            let window = humantime::parse_duration(&text).map_err(|e| ConfigError::FileValue {
+                field: "resume_window",
+                message: format!("{text:?}: {e}"),
+            })?;
+            self.resume_window = Some(window);
+        }
         take!(heartbeat, duration);
         take!(retry, duration);
         take!(subscriber_buffer);
@@ -587,8 +609,10 @@ fn replay_invocation(args: ReplayArgs, matches: &ArgMatches) -> Result<Invocatio
             "replay serves its FILES: --feed cannot be combined with it",
         ));
     }
-    // Replays are numbered from 1 so the same files give the same ids every run.
+    // Replays are numbered from 1 so the same files give the same ids every run, and keep
+    // every tick the ring can hold, so `Last-Event-ID: 0` gets the whole recording.
     serve.seq_base = Some(serve.seq_base.unwrap_or(1));
+    serve.resume_window = Some(serve.resume_window.unwrap_or(Duration::ZERO));
     let check_only = serve.check_config;
     let mut config = serve.into_config()?;
     config.feeds = vec![FeedSource::Replay(spec)];
@@ -707,6 +731,8 @@ pub struct Config {
     pub shards: usize,
     /// Ring capacity.
     pub ring_capacity: usize,
+    /// Age after which ticks leave the ring (zero: only when overwritten).
+    pub resume_window: Duration,
     /// Heartbeat interval.
     pub heartbeat: Duration,
     /// `retry:` hint.
@@ -879,6 +905,7 @@ impl ServeArgs {
             universe,
             shards,
             ring_capacity: self.ring_capacity,
+            resume_window: self.resume_window.unwrap_or(DEFAULT_RESUME_WINDOW),
             heartbeat: self.heartbeat,
             retry: self.retry,
             subscriber_buffer: self.subscriber_buffer,
@@ -1042,6 +1069,33 @@ mod tests {
     }
 
     #[test]
+    fn the_resume_window_defaults_to_a_minute_for_live_feeds() {
+        assert_eq!(parse(&[]).unwrap().resume_window, Duration::from_secs(60));
+        assert_eq!(
+            parse(&["--resume-window", "0s"]).unwrap().resume_window,
+            Duration::ZERO
+        );
+        let Invocation::Serve { config, .. } =
+            parse_from(["tickcast", "replay", "a.gz", "--resume-window", "10m"]).unwrap()
+        else {
+            panic!("replay serves");
+        };
+        assert_eq!(config.resume_window, Duration::from_secs(600));
+        assert!(Cli::try_parse_from(["tickcast", "--resume-window", "soon"]).is_err());
+        let file: FileConfig = toml::from_str("resume_window = \"5m\"").unwrap();
+        let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
+        cli.merge(file, |_| false).unwrap();
+        assert_eq!(
+            cli.into_config().unwrap().resume_window,
+            Duration::from_secs(300)
+        );
+        let file: FileConfig = toml::from_str("resume_window = \"later\"").unwrap();
+        let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
+        let error = cli.merge(file, |_| false).unwrap_err().to_string();
+        assert!(error.contains("resume_window"), "{error}");
+    }
+
+    #[test]
     fn file_errors_are_clear() {
         let unknown = toml::from_str::<FileConfig>("lisen = \"x\"")
             .unwrap_err()
@@ -1071,6 +1125,11 @@ mod tests {
             panic!("replay without --to jsonl|csv serves");
         };
         assert_eq!(config.seq_base, 1);
+        assert_eq!(
+            config.resume_window,
+            Duration::ZERO,
+            "a replay keeps what the ring holds"
+        );
         let FeedSource::Replay(spec) = &config.feeds[0] else {
             panic!()
         };

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub frames_encoded: AtomicU64,
     /// Last published sequence.
     pub head_seq: AtomicU64,
+    /// Oldest sequence the ring still holds (resumable ids start here).
+    pub ring_oldest_seq: AtomicU64,
     /// Known symbols.
     pub symbols: AtomicU64,
     /// Open feed connections.
@@ -77,6 +79,7 @@ impl Metrics {
             ticks_ingested: AtomicU64::new(0),
             frames_encoded: AtomicU64::new(0),
             head_seq: AtomicU64::new(0),
+            ring_oldest_seq: AtomicU64::new(0),
             symbols: AtomicU64::new(0),
             feed_connections: AtomicI64::new(0),
             rejects: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -143,6 +146,12 @@ impl Metrics {
             "tickcast_ring_head_seq",
             "Last published sequence.",
             load(&self.head_seq) as i64,
+        );
+        gauge(
+            &mut out,
+            "tickcast_ring_oldest_seq",
+            "Oldest sequence the ring still holds (--ring-capacity, --resume-window).",
+            load(&self.ring_oldest_seq) as i64,
         );
         gauge(
             &mut out,

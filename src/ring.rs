@@ -11,6 +11,10 @@
 //! - A reader that asks for a sequence the writer has already overwritten gets
 //!   [`ReadError::Lagged`] (it fell behind by more than the capacity) and must resynchronise;
 //!   it never receives a wrong event.
+//! - The writer may also drop the oldest events before the ring is full ([`Ring::trim_before`],
+//!   the sequencer's `--resume-window`): it raises the floor with `Release` first and empties
+//!   the slots second, so a reader that finds an emptied slot also sees the new floor and gets
+//!   [`ReadError::Lagged`] as if the events had been overwritten.
 //!
 //! Slots are [`ArcSlot`]s: a reader pinned to the current crossbeam epoch takes its own
 //! reference to the event (so it keeps it as long as it wants); the writer swaps the new event
@@ -65,6 +69,8 @@ pub struct Ring {
     first: Seq,
     /// Last published sequence; `first - 1` while empty.
     head: CachePadded<AtomicU64>,
+    /// Oldest sequence not trimmed ([`Ring::trim_before`]); `first` until the first trim.
+    floor: CachePadded<AtomicU64>,
 }
 
 impl Ring {
@@ -79,6 +85,7 @@ impl Ring {
             mask: capacity as u64 - 1,
             first,
             head: CachePadded::new(AtomicU64::new(first - 1)),
+            floor: CachePadded::new(AtomicU64::new(first)),
         }
     }
 
@@ -103,6 +110,24 @@ impl Ring {
         (head + 1)
             .saturating_sub(self.slots.len() as u64)
             .max(self.first)
+            .max(self.floor.load(Ordering::Acquire))
+    }
+
+    /// Drops every held event before `seq` (at most up to the head): readers asking for them
+    /// get [`ReadError::Lagged`], and their memory is released once no pinned reader can still
+    /// be looking at it. Only the writer calls this, like [`Ring::push`]; it costs one slot
+    /// store per dropped event, which the writer would otherwise pay when overwriting it.
+    pub fn trim_before(&self, seq: Seq) {
+        let from = self.oldest();
+        let upto = seq.min(self.head.load(Ordering::Relaxed) + 1);
+        if upto <= from {
+            return;
+        }
+        // Floor first, slots second (see the module doc).
+        self.floor.store(upto, Ordering::Release);
+        for dropped in from..upto {
+            self.slots[(dropped & self.mask) as usize].set(None);
+        }
     }
 
     /// Publishes `event`. Only the sequencer calls this, from one thread; `event.seq` must be
@@ -162,7 +187,8 @@ impl RingReader<'_> {
                     .oldest()
                     .max((newer.seq + 1).saturating_sub(ring.slots.len() as u64)),
             }),
-            // Unreachable given the store/publish order; answering "lagged" is the safe side.
+            // Trimmed (the floor was raised before the slot was emptied), or unreachable
+            // given the store/publish order; "lagged" is the safe side either way.
             _ => Err(ReadError::Lagged {
                 oldest: ring.oldest().max(seq + 1),
             }),
@@ -214,6 +240,81 @@ mod tests {
         assert_eq!(ring.read(9).unwrap_err(), ReadError::Lagged { oldest: 11 });
         assert_eq!(ring.read(14).unwrap().seq, 14);
         assert_eq!(ring.read(15).unwrap_err(), ReadError::NotYet);
+    }
+
+    #[test]
+    fn trimmed_events_read_as_lagged_and_are_released() {
+        let events: Vec<Arc<Event>> = (1..=10).map(event).collect();
+        let ring = Ring::new(16, 1);
+        for e in &events {
+            ring.push(e.clone());
+        }
+        assert_eq!(ring.oldest(), 1);
+        ring.trim_before(7);
+        assert_eq!(ring.oldest(), 7);
+        for seq in 1..7 {
+            assert_eq!(ring.read(seq).unwrap_err(), ReadError::Lagged { oldest: 7 });
+        }
+        assert_eq!(ring.read(7).unwrap().seq, 7);
+        // Never beyond the head, never backwards.
+        ring.trim_before(1_000);
+        assert_eq!(ring.oldest(), 11);
+        assert_eq!(ring.read(10).unwrap_err(), ReadError::Lagged { oldest: 11 });
+        ring.trim_before(3);
+        assert_eq!(ring.oldest(), 11);
+        // The ring goes on from the head; a trimmed slot is simply reused.
+        for seq in 11..=30 {
+            ring.push(event(seq));
+        }
+        assert_eq!(ring.oldest(), 15);
+        assert_eq!(ring.read(15).unwrap().seq, 15);
+        assert_eq!(ring.read(14).unwrap_err(), ReadError::Lagged { oldest: 15 });
+        // The trimmed events' references go back (after the epoch collector's delay).
+        for _ in 0..10_000 {
+            if events.iter().all(|e| Arc::strong_count(e) == 1) {
+                break;
+            }
+            epoch::pin().flush();
+        }
+        for e in &events {
+            assert_eq!(Arc::strong_count(e), 1, "event {} still held", e.seq);
+        }
+    }
+
+    #[test]
+    fn readers_racing_a_trimming_writer_never_see_a_wrong_event() {
+        let ring = Arc::new(Ring::new(1024, 1));
+        let total = 50_000u64;
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let ring = ring.clone();
+                std::thread::spawn(move || {
+                    let mut next = 1;
+                    while next <= total {
+                        match ring.read(next) {
+                            Ok(event) => {
+                                assert_eq!(event.seq, next);
+                                next += 1;
+                            }
+                            Err(ReadError::NotYet) => std::thread::yield_now(),
+                            Err(ReadError::Lagged { oldest }) => {
+                                assert!(oldest > next, "oldest {oldest} next {next}");
+                                next = oldest;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for seq in 1..=total {
+            ring.push(event(seq));
+            // Keep only the last 8 events: far fewer than the capacity.
+            ring.trim_before(seq.saturating_sub(7));
+            assert!(ring.head() + 1 - ring.oldest() <= 8);
+        }
+        for reader in readers {
+            reader.join().unwrap();
+        }
     }
 
     #[test]

@@ -102,7 +102,8 @@ pub async fn run(
         metrics.clone(),
         shards.iter().map(|s| s.notify.clone()).collect(),
         config.max_symbols,
-    );
+    )
+    .resume_window(config.resume_window);
     let (tx, sequencer_thread) = sequencer.spawn().map_err(|source| ServerError::Spawn {
         what: "sequencer",
         source,

@@ -7,6 +7,11 @@
 //! stores each symbol's newest event in the cache (one `arc-swap` store per symbol per batch,
 //! not per tick) and wakes every shard once.
 //!
+//! With a `--resume-window`, events sequenced longer ago than the window are dropped from the
+//! ring even before it is full (checked after each batch; kept up to [`MARK_EVERY`] longer), so memory
+//! follows the tick rate times the window instead of growing until the ring wraps, and a
+//! client that comes back later gets a `reset` and fresh snapshots.
+//!
 //! The cache may trail the ring by at most one batch, and never by more than half the ring:
 //! shards rebuild their latest prices from the cache after a lag ([`crate::cache`]), which is
 //! only exact if every event the ring has already overwritten is reflected there.
@@ -14,10 +19,11 @@
 //! `--max-symbols` are rejected here.
 //! Must never block on a subscriber or a shard: shards pull from the ring at their own pace.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Notify, mpsc};
@@ -39,6 +45,8 @@ pub const CHANNEL_BATCHES: usize = 1024;
 /// before the shards see its first ticks. (How often a shard then acts on the wake-ups is its
 /// own coalescing window: [`crate::shard::coalesce`].)
 const BATCHES_PER_WAKE: usize = 64;
+/// Granularity of `--resume-window`: one time mark per this much time, however many batches.
+pub const MARK_EVERY: Duration = Duration::from_millis(100);
 
 /// The sequencer's state; runs on its own thread via [`Sequencer::spawn`].
 pub struct Sequencer {
@@ -59,6 +67,10 @@ pub struct Sequencer {
     since_publish: usize,
     /// Bring the cache up to date at least this often (half the ring).
     publish_every: usize,
+    /// `--resume-window` (zero: events leave the ring only when overwritten).
+    resume_window: Duration,
+    /// `(last sequence, when)` after batches, at most one per [`MARK_EVERY`], oldest first.
+    marks: VecDeque<(crate::tick::Seq, Instant)>,
 }
 
 impl Sequencer {
@@ -86,6 +98,8 @@ impl Sequencer {
             touched: Vec::new(),
             since_publish: 0,
             publish_every: (ring.capacity() / 2).max(1),
+            resume_window: Duration::ZERO,
+            marks: VecDeque::new(),
             arena: FrameArena::default(),
             ring,
             cache,
@@ -95,6 +109,13 @@ impl Sequencer {
             max_symbols,
             log: RejectLog::new("sequencer"),
         }
+    }
+
+    /// Drops events from the ring once they were sequenced more than `window` ago (zero: only
+    /// when overwritten).
+    pub fn resume_window(mut self, window: Duration) -> Self {
+        self.resume_window = window;
+        self
     }
 
     /// Starts the sequencer thread. It ends once every sender is dropped and the channel is
@@ -139,18 +160,58 @@ impl Sequencer {
 
     /// Numbers, encodes and publishes a batch.
     pub fn ingest(&mut self, batch: TickBatch) {
+        let now = (!self.resume_window.is_zero()).then(Instant::now);
+        self.ingest_at(batch, now);
+    }
+
+    /// [`Sequencer::ingest`] at `now` (taken only with a `--resume-window`).
+    fn ingest_at(&mut self, batch: TickBatch, now: Option<Instant>) {
         // One epoch pin for the whole batch: the ring's pin per push is then only nested.
         let _pin = crossbeam::epoch::pin();
         let mut sequenced = 0u64;
         for tick in &batch {
             sequenced += u64::from(self.sequence(tick));
         }
+        // The cache first: it must reflect every event the ring no longer holds.
         self.publish_latest();
+        if let Some(now) = now {
+            self.expire(now, sequenced > 0);
+        }
         if sequenced > 0 {
             let m = &self.metrics;
             m.frames_encoded.fetch_add(sequenced, Ordering::Relaxed);
             m.ticks_ingested.fetch_add(sequenced, Ordering::Relaxed);
             m.head_seq.store(self.ring.head(), Ordering::Relaxed);
+            m.ring_oldest_seq
+                .store(self.ring.oldest(), Ordering::Relaxed);
+        }
+    }
+
+    /// Marks what was sequenced by `now` and drops from the ring what was sequenced more than
+    /// the resume window before it.
+    fn expire(&mut self, now: Instant, sequenced: bool) {
+        if self.resume_window.is_zero() {
+            return;
+        }
+        if sequenced {
+            // A mark `(seq, at)` covers the events up to `seq`, sequenced by `at + MARK_EVERY`.
+            let head = self.ring.head();
+            match self.marks.back_mut() {
+                Some((seq, at)) if now.saturating_duration_since(*at) < MARK_EVERY => *seq = head,
+                _ => self.marks.push_back((head, now)),
+            }
+        }
+        let keep = self.resume_window + MARK_EVERY;
+        let mut expired = None;
+        while let Some(&(seq, at)) = self.marks.front() {
+            if now.saturating_duration_since(at) <= keep {
+                break;
+            }
+            expired = Some(seq);
+            self.marks.pop_front();
+        }
+        if let Some(seq) = expired {
+            self.ring.trim_before(seq + 1);
         }
     }
 
@@ -248,6 +309,46 @@ mod tests {
         let metrics = Arc::new(Metrics::new(1));
         let seq = Sequencer::new(ring.clone(), cache.clone(), metrics.clone(), vec![], max);
         (seq, ring, cache, metrics)
+    }
+
+    #[test]
+    fn the_resume_window_drops_old_events_but_not_their_prices() {
+        let (seq, ring, cache, _) = setup(UniverseKind::Open, &[], 10);
+        let mut seq = seq.resume_window(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let at = |s: u64| Some(t0 + Duration::from_secs(s));
+        seq.ingest_at(vec![tick("A", 1), tick("B", 2)], at(0)); // 100, 101
+        seq.ingest_at(vec![tick("A", 3)], at(30)); // 102
+        assert_eq!(ring.oldest(), 100, "nothing is 60 s old yet");
+        seq.ingest_at(vec![tick("A", 4)], at(61)); // 103
+        assert_eq!(ring.oldest(), 102, "the ticks of t=0 left");
+        assert!(matches!(
+            ring.read(101),
+            Err(crate::ring::ReadError::Lagged { oldest: 102 })
+        ));
+        assert_eq!(ring.read(102).unwrap().seq, 102);
+        // B's only tick left the ring; its price did not leave the cache.
+        let universe = cache.universe();
+        let b = universe.id(&Symbol::new("B").unwrap()).unwrap();
+        assert_eq!(universe.latest(b).unwrap().seq, 101);
+        // Marks are at least MARK_EVERY apart: one batch 50 ms later shares t=61's mark.
+        seq.ingest_at(vec![tick("A", 5)], Some(t0 + Duration::from_millis(61_050))); // 104
+        seq.ingest_at(vec![tick("A", 6)], at(122)); // 105
+        assert_eq!(
+            ring.oldest(),
+            105,
+            "t=61's mark covers 103 and 104 (61.05 s)"
+        );
+        assert_eq!(ring.read(105).unwrap().seq, 105);
+    }
+
+    #[test]
+    fn without_a_resume_window_events_leave_only_when_overwritten() {
+        let (mut seq, ring, _, _) = setup(UniverseKind::Open, &[], 10);
+        let t0 = Instant::now();
+        seq.ingest_at(vec![tick("A", 1)], Some(t0));
+        seq.ingest_at(vec![tick("A", 2)], Some(t0 + Duration::from_secs(3600)));
+        assert_eq!(ring.oldest(), 100);
     }
 
     #[test]

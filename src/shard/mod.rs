@@ -90,6 +90,13 @@ pub fn spawn(
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) -> std::io::Result<ShardHandle> {
+    // The window's gauge is right from the start, before the thread runs.
+    let window = coalesce::Window::new(shared.config.coalesce).current();
+    shared
+        .metrics
+        .shard(id)
+        .coalesce_window_us
+        .store(window.as_micros() as u64, Ordering::Relaxed);
     let (tx, rx) = mpsc::unbounded_channel();
     let notify = Arc::new(Notify::new());
     let wake = notify.clone();

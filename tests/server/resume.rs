@@ -308,3 +308,58 @@ async fn last_event_id_ahead_of_head_resets_and_garbage_is_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ticks_older_than_the_resume_window_leave_the_ring() {
+    within(TEST_TIMEOUT, async {
+        let server = Server::builder()
+            .tcp_feed()
+            .flag("--resume-window", "500ms")
+            .spawn()
+            .await;
+        let mut feed = server.feed().await;
+        let mut first = server.stream("/v1/stream?symbols=A").await;
+        feed.trade("A", "1").await;
+        let old = first.events(1, EVENT_TIMEOUT).await[0].id();
+        drop(first);
+
+        // Long past the window, later ticks expire the old one (the ring has room for all).
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        feed.trade("A", "2").await;
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        feed.trade("A", "3").await;
+        let snapshot = server.wait_for_counts(&[("A", 3)]).await;
+        let head = snapshot["head_seq"].as_u64().expect("head_seq");
+        let metrics = server.metrics().await;
+        let oldest = metrics.sum("tickcast_ring_oldest_seq", &[]) as u64;
+        assert!(
+            oldest > old && oldest <= head,
+            "the first tick ({old}) left the ring: oldest {oldest}, head {head}"
+        );
+
+        let old_text = (old - 1).to_string();
+        let mut resumed = server
+            .stream_with("/v1/stream?symbols=A", &[("Last-Event-ID", &old_text)])
+            .await
+            .unwrap_or_else(|response| panic!("resume: {} {}", response.status(), response.text()));
+        let reset = resumed.next_event(EVENT_TIMEOUT).await;
+        assert_eq!(reset.event, "reset", "{reset:?}");
+        assert_eq!(reset.json()["reason"], "ring_overrun", "{reset:?}");
+        let fresh = resumed.next_event(EVENT_TIMEOUT).await;
+        assert_eq!(
+            (fresh.event.as_str(), fresh.raw("px").as_str()),
+            ("snapshot", "3"),
+            "then the latest price: {fresh:?}"
+        );
+
+        // Within the window, a resume is still exact.
+        let recent = (head - 1).to_string();
+        let mut exact = server
+            .stream_with("/v1/stream?symbols=A", &[("Last-Event-ID", &recent)])
+            .await
+            .unwrap_or_else(|response| panic!("resume: {} {}", response.status(), response.text()));
+        let next = exact.next_event(EVENT_TIMEOUT).await;
+        assert_eq!((next.event.as_str(), next.id()), ("tick", head), "{next:?}");
+    })
+    .await;
+}
