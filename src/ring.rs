@@ -224,6 +224,39 @@ mod tests {
         })
     }
 
+    /// `count` reader threads following `ring` from sequence 1 to `total`: each asserts it gets
+    /// every event it reads in order, and that a lag always moves it forward; returns their lags.
+    fn follow(ring: &Arc<Ring>, total: u64, count: usize) -> Vec<std::thread::JoinHandle<u64>> {
+        (0..count)
+            .map(|_| {
+                let ring = ring.clone();
+                std::thread::spawn(move || {
+                    let mut next = 1;
+                    let mut lags = 0u64;
+                    while next <= total {
+                        match ring.read(next) {
+                            Ok(event) => {
+                                assert_eq!(event.seq, next);
+                                next += 1;
+                            }
+                            Err(ReadError::NotYet) => std::thread::yield_now(),
+                            Err(ReadError::Lagged { oldest }) => {
+                                assert!(
+                                    oldest > next,
+                                    "oldest {oldest} next {next} head {}",
+                                    ring.head()
+                                );
+                                lags += 1;
+                                next = oldest;
+                            }
+                        }
+                    }
+                    lags
+                })
+            })
+            .collect()
+    }
+
     #[test]
     fn reads_what_was_pushed_and_detects_lag() {
         let ring = Ring::new(4, 10);
@@ -285,27 +318,7 @@ mod tests {
     fn readers_racing_a_trimming_writer_never_see_a_wrong_event() {
         let ring = Arc::new(Ring::new(1024, 1));
         let total = 50_000u64;
-        let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let ring = ring.clone();
-                std::thread::spawn(move || {
-                    let mut next = 1;
-                    while next <= total {
-                        match ring.read(next) {
-                            Ok(event) => {
-                                assert_eq!(event.seq, next);
-                                next += 1;
-                            }
-                            Err(ReadError::NotYet) => std::thread::yield_now(),
-                            Err(ReadError::Lagged { oldest }) => {
-                                assert!(oldest > next, "oldest {oldest} next {next}");
-                                next = oldest;
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
+        let readers = follow(&ring, total, 2);
         for seq in 1..=total {
             ring.push(event(seq));
             // Keep only the last 8 events: far fewer than the capacity.
@@ -326,34 +339,7 @@ mod tests {
     fn concurrent_readers_see_consecutive_events_or_lag() {
         let ring = Arc::new(Ring::new(64, 1));
         let total = 20_000u64;
-        let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let ring = ring.clone();
-                std::thread::spawn(move || {
-                    let mut next = 1;
-                    let mut lags = 0u64;
-                    while next <= total {
-                        match ring.read(next) {
-                            Ok(event) => {
-                                assert_eq!(event.seq, next);
-                                next += 1;
-                            }
-                            Err(ReadError::NotYet) => std::thread::yield_now(),
-                            Err(ReadError::Lagged { oldest }) => {
-                                assert!(
-                                    oldest > next,
-                                    "oldest {oldest} next {next} head {}",
-                                    ring.head()
-                                );
-                                lags += 1;
-                                next = oldest;
-                            }
-                        }
-                    }
-                    lags
-                })
-            })
-            .collect();
+        let readers = follow(&ring, total, 2);
         for seq in 1..=total {
             ring.push(event(seq));
         }

@@ -462,7 +462,7 @@ impl ShardState {
         while seq <= upto {
             match reader.read(seq) {
                 Ok(event) => {
-                    self.dispatch(&event);
+                    self.dispatch(event);
                     self.cursor.set(seq);
                     seq += 1;
                 }
@@ -482,15 +482,19 @@ impl ShardState {
         self.cursor.get() < ring.head()
     }
 
-    fn dispatch(&self, event: &Arc<Event>) {
+    fn dispatch(&self, event: Arc<Event>) {
         let index = event.symbol_id.index();
-        {
-            let mut latest = self.latest.borrow_mut();
-            if latest.len() <= index {
-                latest.resize(index + 1, None);
-            }
-            latest[index] = Some(event.clone());
+        self.offer(&event, index);
+        // Moved, not cloned: the ring read's reference becomes the shard's latest.
+        let mut latest = self.latest.borrow_mut();
+        if latest.len() <= index {
+            latest.resize(index + 1, None);
         }
+        latest[index] = Some(event);
+    }
+
+    /// Offers `event` (of symbol `index`) to every live subscriber that wants it.
+    fn offer(&self, event: &Event, index: usize) {
         if self.by_symbol.borrow().len() <= index {
             self.learn_symbols(index);
         }
