@@ -27,23 +27,13 @@ use tickcast::ring::{Event, Ring};
 use tickcast::shard::frame::Frame;
 use tickcast::shard::subscriber::{Filter, Mode, Queued, Subscriber};
 use tickcast::shard::{Fill, ShardState, Shared, Start};
-use tickcast::tick::{Decimal, Symbol, SymbolId, Tick, TickKind};
+use tickcast::tick::{Decimal, Symbol, SymbolId, Tick};
 
 const SUBSCRIBERS: usize = 10_000;
 
 fn tick(symbol: Symbol) -> Tick {
-    Tick {
-        symbol,
-        kind: TickKind::Trade,
-        px: Decimal::new(10_125, 2),
-        qty: Decimal::new(300, 0),
-        bid: None,
-        bid_qty: None,
-        ask: None,
-        ask_qty: None,
-        ts: 1,
-        rx: 2,
-    }
+    let px = Decimal::new(10_125, 2).expect("price");
+    Tick::trade(symbol, px, Decimal::new(300, 0), 1, 2)
 }
 
 fn fanout(c: &mut Criterion) {
@@ -53,11 +43,11 @@ fn fanout(c: &mut Criterion) {
         panic!("config");
     };
     let symbol = Symbol::new("SYN0001").expect("symbol");
-    let ring = Arc::new(Ring::new(1 << 16, 1));
+    let (ring, mut writer) = Ring::with_writer(1 << 16, 1);
     let cache = Arc::new(LatestPrices::new(UniverseKind::Closed, &[symbol]));
     let shared = Arc::new(Shared {
         config,
-        ring: ring.clone(),
+        ring,
         cache: cache.clone(),
         metrics: Arc::new(Metrics::new(1)),
         draining: AtomicBool::new(false),
@@ -94,7 +84,7 @@ fn fanout(c: &mut Criterion) {
                 rx: tick.rx,
                 frame: Frame::encode(seq, seq, &tick),
             });
-            ring.push(event);
+            writer.push(event);
             shard.dispatch_available();
             drain_all(&shard);
         })

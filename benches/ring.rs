@@ -15,30 +15,22 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use crossbeam::queue::ArrayQueue;
 use tickcast::ring::{Event, ReadError, Ring};
 use tickcast::shard::frame::Frame;
-use tickcast::tick::{Decimal, Symbol, SymbolId, Tick, TickKind};
+use tickcast::tick::{Decimal, Symbol, SymbolId, Tick};
 
 const BATCH: u64 = 4096;
 /// Reads per pin in the threaded bench.
 const RUN: usize = 256;
 
 fn tick() -> Tick {
-    Tick {
-        symbol: Symbol::new("SYN0001").expect("symbol"),
-        kind: TickKind::Trade,
-        px: Decimal::new(10_125, 2),
-        qty: Decimal::new(300, 0),
-        bid: None,
-        bid_qty: None,
-        ask: None,
-        ask_qty: None,
-        ts: 1,
-        rx: 2,
-    }
+    let symbol = Symbol::new("SYN0001").expect("symbol");
+    let px = Decimal::new(10_125, 2).expect("price");
+    Tick::trade(symbol, px, Decimal::new(300, 0), 1, 2)
 }
 
-fn events(count: u64) -> Vec<Arc<Event>> {
+/// Events with sequences `from..from + count`.
+fn events(from: u64, count: u64) -> Vec<Arc<Event>> {
     let tick = tick();
-    (1..=count)
+    (from..from + count)
         .map(|seq| {
             Arc::new(Event {
                 seq,
@@ -52,31 +44,44 @@ fn events(count: u64) -> Vec<Arc<Event>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let prepared = events(BATCH);
+    let prepared = events(1, BATCH);
+    let second_lap = events(BATCH + 1, BATCH);
     let mut group = c.benchmark_group("ring_single_thread");
     group.throughput(Throughput::Elements(BATCH));
+    // Steady state: the ring is full, so every push replaces an event that must be released
+    // once no reader can see it, as every popped item of the queue is dropped. Both structures
+    // are dropped after the timing.
     group.bench_function("tickcast_ring_write_read", |b| {
         b.iter_batched(
-            || (Ring::new(BATCH as usize * 2, 1), prepared.clone()),
-            |(ring, events)| {
+            || {
+                let (ring, mut writer) = Ring::with_writer(BATCH as usize, 1);
+                for event in prepared.iter().cloned() {
+                    writer.push(event);
+                }
+                (ring, writer, second_lap.clone())
+            },
+            |(ring, mut writer, events)| {
                 {
                     // The sequencer pins once per batch; a shard reads a run with one reader.
                     let _pin = crossbeam::epoch::pin();
                     for event in events {
-                        ring.push(event);
+                        writer.push(event);
                     }
                 }
-                let reader = ring.reader();
-                for seq in 1..=BATCH {
-                    black_box(reader.read(seq).ok());
+                {
+                    let reader = ring.reader();
+                    for seq in BATCH + 1..=2 * BATCH {
+                        black_box(reader.read(seq).ok());
+                    }
                 }
+                (ring, writer)
             },
             criterion::BatchSize::SmallInput,
         )
     });
     group.bench_function("crossbeam_arrayqueue_push_pop", |b| {
         b.iter_batched(
-            || (ArrayQueue::new(BATCH as usize * 2), prepared.clone()),
+            || (ArrayQueue::new(BATCH as usize), prepared.clone()),
             |(queue, events)| {
                 for event in events {
                     let _ = queue.push(event);
@@ -84,6 +89,7 @@ fn bench(c: &mut Criterion) {
                 while let Some(event) = queue.pop() {
                     black_box(event);
                 }
+                queue
             },
             criterion::BatchSize::SmallInput,
         )
@@ -97,7 +103,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || prepared.clone(),
             |events| {
-                let ring = Arc::new(Ring::new(BATCH as usize * 2, 1));
+                let (ring, mut writer) = Ring::with_writer(BATCH as usize * 2, 1);
                 let readers: Vec<_> = (0..2)
                     .map(|_| {
                         let ring = ring.clone();
@@ -130,7 +136,7 @@ fn bench(c: &mut Criterion) {
                 while events.peek().is_some() {
                     let _pin = crossbeam::epoch::pin();
                     for event in events.by_ref().take(1024) {
-                        ring.push(event);
+                        writer.push(event);
                     }
                 }
                 for reader in readers {

@@ -1,7 +1,8 @@
 //! The ring: the last `capacity` sequenced events, readable by every shard without locks.
 //!
-//! Place in the flow: the sequencer thread is the only writer ([`Ring::push`]); every shard's
-//! dispatcher and every resuming subscriber read it ([`Ring::read`]) from their own thread.
+//! Place in the flow: the sequencer thread is the only writer: it owns the ring's one
+//! [`RingWriter`] ([`Ring::with_writer`]); every shard's dispatcher and every resuming subscriber
+//! read it ([`Ring::read`]) from their own thread.
 //!
 //! Invariants and orderings:
 //! - Sequence numbers are consecutive: the event pushed after `s` is `s + 1`. Slot `s & mask`
@@ -11,15 +12,18 @@
 //! - A reader that asks for a sequence the writer has already overwritten gets
 //!   [`ReadError::Lagged`] (it fell behind by more than the capacity) and must resynchronise;
 //!   it never receives a wrong event.
-//! - The writer may also drop the oldest events before the ring is full ([`Ring::trim_before`],
+//! - The writer may also drop the oldest events before the ring is full ([`RingWriter::trim_before`],
 //!   the sequencer's `--resume-window`): it raises the floor with `Release` first and empties
 //!   the slots second, so a reader that finds an emptied slot also sees the new floor and gets
 //!   [`ReadError::Lagged`] as if the events had been overwritten.
 //!
 //! Slots are [`ArcSlot`]s: a reader pinned to the current crossbeam epoch takes its own
-//! reference to the event (so it keeps it as long as it wants); the writer swaps the new event
-//! in and the epoch collector releases the old slot's reference once no pinned reader can still
-//! be looking at it. Reading many events in a row ([`Ring::reader`]) pins once for all of them.
+//! reference to the event (so it keeps it as long as it wants); the writer stores the new event
+//! and the epoch collector releases the old slot's reference once no pinned reader can still
+//! be looking at it. Because there is exactly one writer (the type system says so: one
+//! [`RingWriter`] per ring, pushing through `&mut self`), a store is a plain load and store, and
+//! replaced events are handed to the collector [`RETIRE_BATCH`] at a time, not one by one.
+//! Reading many events in a row ([`Ring::reader`]) pins once for all of them.
 //! What this replaced and why is in [`crate::slot`]'s doc; `benches/ring.rs` compares it with a
 //! crossbeam `ArrayQueue` per reader.
 //! Must never block, lock or allocate on the read path.
@@ -30,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam::epoch::{self, Guard};
 use crossbeam_utils::CachePadded;
 
-use crate::slot::ArcSlot;
+use crate::slot::{SlotWriter, Slots};
 use crate::tick::{Seq, SymbolId};
 
 /// A sequenced tick with its SSE frame, encoded once and shared by every subscriber.
@@ -61,9 +65,12 @@ pub enum ReadError {
     },
 }
 
+/// Replaced events the writer gathers before handing them to the epoch collector together.
+pub const RETIRE_BATCH: usize = 256;
+
 /// A single-writer, many-reader ring of recent events.
 pub struct Ring {
-    slots: Box<[ArcSlot<Event>]>,
+    slots: Arc<Slots<Event>>,
     mask: u64,
     /// Sequence of the first event ever pushed.
     first: Seq,
@@ -74,19 +81,24 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// A ring holding at least `capacity` events (rounded up to a power of two), whose first event
-    /// will have sequence `first` (must be >= 1).
-    pub fn new(capacity: usize, first: Seq) -> Self {
+    /// A ring holding at least `capacity` events (rounded up to a power of two), whose first
+    /// event will have sequence `first` (must be >= 1), and its one writer.
+    pub fn with_writer(capacity: usize, first: Seq) -> (Arc<Ring>, RingWriter) {
         let capacity = capacity.max(2).next_power_of_two();
         let first = first.max(1);
-        let slots = ArcSlot::empty_slice(capacity);
-        Self {
+        let (slots, slot_writer) = Slots::with_writer(capacity);
+        let ring = Arc::new(Self {
             slots,
             mask: capacity as u64 - 1,
             first,
             head: CachePadded::new(AtomicU64::new(first - 1)),
             floor: CachePadded::new(AtomicU64::new(first)),
-        }
+        });
+        let writer = RingWriter {
+            ring: ring.clone(),
+            slots: slot_writer,
+        };
+        (ring, writer)
     }
 
     /// Number of events held once full.
@@ -113,34 +125,6 @@ impl Ring {
             .max(self.floor.load(Ordering::Acquire))
     }
 
-    /// Drops every held event before `seq` (at most up to the head): readers asking for them
-    /// get [`ReadError::Lagged`], and their memory is released once no pinned reader can still
-    /// be looking at it. Only the writer calls this, like [`Ring::push`]; it costs one slot
-    /// store per dropped event, which the writer would otherwise pay when overwriting it.
-    pub fn trim_before(&self, seq: Seq) {
-        let from = self.oldest();
-        let upto = seq.min(self.head.load(Ordering::Relaxed) + 1);
-        if upto <= from {
-            return;
-        }
-        // Floor first, slots second (see the module doc).
-        self.floor.store(upto, Ordering::Release);
-        for dropped in from..upto {
-            self.slots[(dropped & self.mask) as usize].set(None);
-        }
-    }
-
-    /// Publishes `event`. Only the sequencer calls this, from one thread; `event.seq` must be
-    /// [`Ring::next_seq`]. A writer pushing many events may hold an [`epoch::pin`] around them:
-    /// the pin taken here is then nested, which is cheaper.
-    pub fn push(&self, event: Arc<Event>) {
-        let seq = event.seq;
-        debug_assert_eq!(seq, self.next_seq(), "ring sequences must be consecutive");
-        // The slot is stored first, the head published second (see the module doc).
-        self.slots[(seq & self.mask) as usize].set(Some(event));
-        self.head.store(seq, Ordering::Release);
-    }
-
     /// The event with sequence `seq`, if still held.
     pub fn read(&self, seq: Seq) -> Result<Arc<Event>, ReadError> {
         self.reader().read(seq)
@@ -154,6 +138,63 @@ impl Ring {
             ring: self,
             guard: epoch::pin(),
         }
+    }
+}
+
+/// The ring's only writer (the sequencer's); see [`Ring::with_writer`]. Dereferences to the
+/// ring for reading.
+pub struct RingWriter {
+    ring: Arc<Ring>,
+    /// The slots' one writer.
+    slots: SlotWriter<Event>,
+}
+
+impl RingWriter {
+    /// Publishes `event`, whose `seq` must be [`Ring::next_seq`]. A writer pushing many events
+    /// may hold an [`epoch::pin`] around them, which makes the pin of each hand-over to the
+    /// collector (one per [`RETIRE_BATCH`] events) nested and cheap.
+    pub fn push(&mut self, event: Arc<Event>) {
+        let ring = &*self.ring;
+        let seq = event.seq;
+        debug_assert_eq!(seq, ring.next_seq(), "ring sequences must be consecutive");
+        // The slot is stored first, the head published second (see the module doc).
+        self.slots.store((seq & ring.mask) as usize, Some(event));
+        ring.head.store(seq, Ordering::Release);
+        if self.slots.retired() >= RETIRE_BATCH {
+            self.slots.flush();
+        }
+    }
+
+    /// Drops every held event before `seq` (at most up to the head): readers asking for them
+    /// get [`ReadError::Lagged`], and their memory is released once no pinned reader can still
+    /// be looking at it. It costs one slot store per dropped event, which the writer would
+    /// otherwise pay when overwriting it.
+    pub fn trim_before(&mut self, seq: Seq) {
+        let ring = &*self.ring;
+        let from = ring.oldest();
+        let upto = seq.min(ring.head.load(Ordering::Relaxed) + 1);
+        if upto <= from {
+            return;
+        }
+        // Floor first, slots second (see the module doc).
+        ring.floor.store(upto, Ordering::Release);
+        for dropped in from..upto {
+            self.slots.store((dropped & ring.mask) as usize, None);
+        }
+        self.slots.flush();
+    }
+
+    /// Hands the replaced events gathered so far to the epoch collector.
+    pub fn flush(&mut self) {
+        self.slots.flush();
+    }
+}
+
+impl std::ops::Deref for RingWriter {
+    type Target = Ring;
+
+    fn deref(&self) -> &Ring {
+        &self.ring
     }
 }
 
@@ -177,7 +218,10 @@ impl RingReader<'_> {
                 oldest: ring.oldest(),
             });
         }
-        let found = ring.slots[(seq & ring.mask) as usize].load(&self.guard);
+        let found = ring
+            .slots
+            .slot((seq & ring.mask) as usize)
+            .load(&self.guard);
         match found {
             Some(event) if event.seq == seq => Ok(event),
             // Overwritten by a newer lap. The writer may not have published that newer head
@@ -200,21 +244,11 @@ impl RingReader<'_> {
 mod tests {
     use super::*;
     use crate::shard::frame::Frame;
-    use crate::tick::{Decimal, Symbol, Tick, TickKind};
+    use crate::tick::{Decimal, Symbol, Tick};
 
     fn event(seq: Seq) -> Arc<Event> {
-        let tick = Tick {
-            symbol: Symbol::new("A").unwrap(),
-            kind: TickKind::Trade,
-            px: Decimal::new(100, 0),
-            qty: None,
-            bid: None,
-            bid_qty: None,
-            ask: None,
-            ask_qty: None,
-            ts: 1,
-            rx: 2,
-        };
+        let px = Decimal::new(100, 0).unwrap();
+        let tick = Tick::trade(Symbol::new("A").unwrap(), px, None, 1, 2);
         Arc::new(Event {
             seq,
             symbol_id: SymbolId(0),
@@ -259,15 +293,15 @@ mod tests {
 
     #[test]
     fn reads_what_was_pushed_and_detects_lag() {
-        let ring = Ring::new(4, 10);
+        let (ring, mut writer) = Ring::with_writer(4, 10);
         assert_eq!(ring.head(), 9);
         assert_eq!(ring.read(10).unwrap_err(), ReadError::NotYet);
         for seq in 10..=13 {
-            ring.push(event(seq));
+            writer.push(event(seq));
         }
         assert_eq!(ring.read(10).unwrap().seq, 10);
         assert_eq!(ring.read(13).unwrap().seq, 13);
-        ring.push(event(14));
+        writer.push(event(14));
         assert_eq!(ring.oldest(), 11);
         assert_eq!(ring.read(10).unwrap_err(), ReadError::Lagged { oldest: 11 });
         assert_eq!(ring.read(9).unwrap_err(), ReadError::Lagged { oldest: 11 });
@@ -278,26 +312,26 @@ mod tests {
     #[test]
     fn trimmed_events_read_as_lagged_and_are_released() {
         let events: Vec<Arc<Event>> = (1..=10).map(event).collect();
-        let ring = Ring::new(16, 1);
+        let (ring, mut writer) = Ring::with_writer(16, 1);
         for e in &events {
-            ring.push(e.clone());
+            writer.push(e.clone());
         }
         assert_eq!(ring.oldest(), 1);
-        ring.trim_before(7);
+        writer.trim_before(7);
         assert_eq!(ring.oldest(), 7);
         for seq in 1..7 {
             assert_eq!(ring.read(seq).unwrap_err(), ReadError::Lagged { oldest: 7 });
         }
         assert_eq!(ring.read(7).unwrap().seq, 7);
         // Never beyond the head, never backwards.
-        ring.trim_before(1_000);
+        writer.trim_before(1_000);
         assert_eq!(ring.oldest(), 11);
         assert_eq!(ring.read(10).unwrap_err(), ReadError::Lagged { oldest: 11 });
-        ring.trim_before(3);
+        writer.trim_before(3);
         assert_eq!(ring.oldest(), 11);
         // The ring goes on from the head; a trimmed slot is simply reused.
         for seq in 11..=30 {
-            ring.push(event(seq));
+            writer.push(event(seq));
         }
         assert_eq!(ring.oldest(), 15);
         assert_eq!(ring.read(15).unwrap().seq, 15);
@@ -316,13 +350,13 @@ mod tests {
 
     #[test]
     fn readers_racing_a_trimming_writer_never_see_a_wrong_event() {
-        let ring = Arc::new(Ring::new(1024, 1));
+        let (ring, mut writer) = Ring::with_writer(1024, 1);
         let total = 50_000u64;
         let readers = follow(&ring, total, 2);
         for seq in 1..=total {
-            ring.push(event(seq));
+            writer.push(event(seq));
             // Keep only the last 8 events: far fewer than the capacity.
-            ring.trim_before(seq.saturating_sub(7));
+            writer.trim_before(seq.saturating_sub(7));
             assert!(ring.head() + 1 - ring.oldest() <= 8);
         }
         for reader in readers {
@@ -332,16 +366,16 @@ mod tests {
 
     #[test]
     fn capacity_rounds_up() {
-        assert_eq!(Ring::new(1000, 1).capacity(), 1024);
+        assert_eq!(Ring::with_writer(1000, 1).0.capacity(), 1024);
     }
 
     #[test]
     fn concurrent_readers_see_consecutive_events_or_lag() {
-        let ring = Arc::new(Ring::new(64, 1));
+        let (ring, mut writer) = Ring::with_writer(64, 1);
         let total = 20_000u64;
         let readers = follow(&ring, total, 2);
         for seq in 1..=total {
-            ring.push(event(seq));
+            writer.push(event(seq));
         }
         for reader in readers {
             reader.join().unwrap();
@@ -352,12 +386,12 @@ mod tests {
     fn every_reference_is_released_exactly_once() {
         // Each event's strong count: 1 held here, +1 while a slot holds it, +1 per reader copy.
         let events: Vec<Arc<Event>> = (1..=40).map(event).collect();
-        let ring = Ring::new(8, 1);
+        let (ring, mut writer) = Ring::with_writer(8, 1);
         let mut copies = Vec::new();
         {
             let reader = ring.reader();
             for e in &events {
-                ring.push(e.clone());
+                writer.push(e.clone());
                 copies.push(reader.read(e.seq).unwrap());
             }
             assert_eq!(
@@ -369,6 +403,7 @@ mod tests {
             assert_eq!(Arc::strong_count(e), 3, "held, slot, copy");
         }
         drop(copies);
+        drop(writer);
         drop(ring);
         // Overwritten events are released by the epoch collector: give it a bounded chance.
         for _ in 0..10_000 {

@@ -72,7 +72,7 @@ pub async fn run(
         UniverseKind::Closed
     };
     let metrics = Arc::new(Metrics::new(config.shards));
-    let ring = Arc::new(Ring::new(config.ring_capacity, config.seq_base));
+    let (ring, ring_writer) = Ring::with_writer(config.ring_capacity, config.seq_base);
     let cache = Arc::new(LatestPrices::new(kind, &declared));
     let shared = Arc::new(Shared {
         config: config.clone(),
@@ -97,7 +97,7 @@ pub async fn run(
         shards.push(handle);
     }
     let sequencer = Sequencer::new(
-        ring.clone(),
+        ring_writer,
         cache.clone(),
         metrics.clone(),
         shards.iter().map(|s| s.notify.clone()).collect(),

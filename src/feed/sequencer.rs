@@ -31,7 +31,7 @@ use tokio::sync::{Notify, mpsc};
 use super::{Reject, RejectLog};
 use crate::cache::{LatestPrices, UniverseKind};
 use crate::metrics::Metrics;
-use crate::ring::{Event, Ring};
+use crate::ring::{Event, RingWriter};
 use crate::shard::frame::FrameArena;
 use crate::tick::{Symbol, SymbolId, Tick};
 
@@ -50,7 +50,7 @@ pub const MARK_EVERY: Duration = Duration::from_millis(100);
 
 /// The sequencer's state; runs on its own thread via [`Sequencer::spawn`].
 pub struct Sequencer {
-    ring: Arc<Ring>,
+    ring: RingWriter,
     cache: Arc<LatestPrices>,
     metrics: Arc<Metrics>,
     shards: Vec<Arc<Notify>>,
@@ -74,9 +74,10 @@ pub struct Sequencer {
 }
 
 impl Sequencer {
-    /// A sequencer writing to `ring` and `cache`, waking `shards` after each batch.
+    /// A sequencer writing to `ring` (its one writer) and `cache`, waking `shards` after each
+    /// batch.
     pub fn new(
-        ring: Arc<Ring>,
+        ring: RingWriter,
         cache: Arc<LatestPrices>,
         metrics: Arc<Metrics>,
         shards: Vec<Arc<Notify>>,
@@ -281,33 +282,33 @@ impl Sequencer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tick::{Decimal, TickKind};
+    use crate::tick::Decimal;
 
     fn tick(sym: &str, px: i64) -> Tick {
-        Tick {
-            symbol: Symbol::new(sym).unwrap(),
-            kind: TickKind::Trade,
-            px: Decimal::new(px, 2),
-            qty: None,
-            bid: None,
-            bid_qty: None,
-            ask: None,
-            ask_qty: None,
-            ts: 1,
-            rx: 2,
-        }
+        Tick::trade(
+            Symbol::new(sym).unwrap(),
+            Decimal::new(px, 2).unwrap(),
+            None,
+            1,
+            2,
+        )
     }
 
     fn setup(
         kind: UniverseKind,
         declared: &[&str],
         max: usize,
-    ) -> (Sequencer, Arc<Ring>, Arc<LatestPrices>, Arc<Metrics>) {
-        let ring = Arc::new(Ring::new(16, 100));
+    ) -> (
+        Sequencer,
+        Arc<crate::ring::Ring>,
+        Arc<LatestPrices>,
+        Arc<Metrics>,
+    ) {
+        let (ring, writer) = crate::ring::Ring::with_writer(16, 100);
         let declared: Vec<_> = declared.iter().map(|s| Symbol::new(s).unwrap()).collect();
         let cache = Arc::new(LatestPrices::new(kind, &declared));
         let metrics = Arc::new(Metrics::new(1));
-        let seq = Sequencer::new(ring.clone(), cache.clone(), metrics.clone(), vec![], max);
+        let seq = Sequencer::new(writer, cache.clone(), metrics.clone(), vec![], max);
         (seq, ring, cache, metrics)
     }
 

@@ -778,36 +778,39 @@ mod tests {
     use super::*;
     use crate::cache::UniverseKind;
     use crate::config::{Invocation, parse_from};
+    use crate::ring::RingWriter;
     use crate::shard::frame::Frame;
 
     const SYMBOLS: u32 = 4;
 
-    fn shared() -> Arc<Shared> {
+    fn shared() -> (Arc<Shared>, RingWriter) {
         let Ok(Invocation::Serve { config, .. }) = parse_from(["tickcast", "--shards", "2"]) else {
             panic!("config");
         };
         let names: Vec<Symbol> = (0..SYMBOLS)
             .map(|i| Symbol::new(&format!("S{i}")).unwrap())
             .collect();
-        Arc::new(Shared {
+        let (ring, writer) = Ring::with_writer(1 << 12, 1);
+        let shared = Arc::new(Shared {
             config,
-            ring: Arc::new(Ring::new(1 << 12, 1)),
+            ring,
             cache: Arc::new(LatestPrices::new(UniverseKind::Closed, &names)),
             metrics: Arc::new(Metrics::new(2)),
             draining: AtomicBool::new(false),
             synthetic: false,
             started: Instant::now(),
-        })
+        });
+        (shared, writer)
     }
 
     /// Publishes ticks `from..=to`, symbol `seq % SYMBOLS` (the sequencer's job).
-    fn publish(shared: &Shared, from: Seq, to: Seq) {
+    fn publish(writer: &mut RingWriter, from: Seq, to: Seq) {
         let mut decoder = crate::feed::native::NativeDecoder::new();
         for seq in from..=to {
             let symbol_id = SymbolId((seq % u64::from(SYMBOLS)) as u32);
             let line = format!(r#"{{"sym":"S{}","px":1,"ts":1}}"#, symbol_id.0);
             let tick = decoder.decode(line.as_bytes(), 2).unwrap();
-            shared.ring.push(Arc::new(Event {
+            writer.push(Arc::new(Event {
                 seq,
                 symbol_id,
                 n: seq,
@@ -856,13 +859,13 @@ mod tests {
         for last in 0..=300 {
             for behind in [true, false] {
                 for all in [true, false] {
-                    let shared = shared();
-                    publish(&shared, 1, 300);
+                    let (shared, mut writer) = shared();
+                    publish(&mut writer, 1, 300);
                     let old = ShardState::new(0, shared.clone());
                     let new = ShardState::new(1, shared.clone());
                     while old.dispatch_available() {}
                     if !behind {
-                        publish(&shared, 301, 310);
+                        publish(&mut writer, 301, 310);
                         while new.dispatch_available() {}
                     }
                     let filter = if all {
@@ -875,10 +878,10 @@ mod tests {
                     };
                     let key = new.subscribe(filter, Start::After(last));
                     let head = shared.ring.head();
-                    publish(&shared, head + 1, head + 70);
+                    publish(&mut writer, head + 1, head + 70);
                     while new.dispatch_available() {}
                     let mut ids = written(&new, key);
-                    publish(&shared, head + 71, head + 80);
+                    publish(&mut writer, head + 71, head + 80);
                     while new.dispatch_available() {}
                     ids.extend(written(&new, key));
                     let wanted: Vec<Seq> = (last + 1..=head + 80)
