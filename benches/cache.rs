@@ -15,23 +15,12 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tickcast::cache::{LatestPrices, UniverseKind};
 use tickcast::ring::Event;
 use tickcast::shard::frame::Frame;
-use tickcast::tick::{Decimal, Symbol, SymbolId, Tick, TickKind};
+use tickcast::tick::{Decimal, Symbol, SymbolId, Tick};
 
 const SYMBOLS: u32 = 500;
 
 fn event(id: u32, symbol: Symbol, seq: u64) -> Arc<Event> {
-    let tick = Tick {
-        symbol,
-        kind: TickKind::Trade,
-        px: Decimal::new(10_125, 2),
-        qty: None,
-        bid: None,
-        bid_qty: None,
-        ask: None,
-        ask_qty: None,
-        ts: 1,
-        rx: 2,
-    };
+    let tick = Tick::trade(symbol, Decimal::new(10_125, 2).expect("price"), None, 1, 2);
     Arc::new(Event {
         seq,
         symbol_id: SymbolId(id),

@@ -169,21 +169,11 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tick::TickKind;
 
     fn tick(sym: &str, px: &str) -> Tick {
-        Tick {
-            symbol: Symbol::new(sym).unwrap(),
-            kind: TickKind::Trade,
-            px: Some(Decimal::parse(px.as_bytes()).unwrap()),
-            qty: Some(Decimal::parse(b"0.5").unwrap()),
-            bid: None,
-            bid_qty: None,
-            ask: None,
-            ask_qty: None,
-            ts: 10,
-            rx: 11,
-        }
+        let px = Decimal::parse(px.as_bytes()).unwrap();
+        let qty = Decimal::parse(b"0.5").ok();
+        Tick::trade(Symbol::new(sym).unwrap(), px, qty, 10, 11)
     }
 
     #[test]

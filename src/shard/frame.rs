@@ -234,17 +234,14 @@ mod tests {
     #[test]
     fn arena_frames_are_independent_and_survive_their_chunk() {
         let mut arena = FrameArena::with_chunk(MAX_FRAME_LEN * 2);
-        let tick = |px: i64| Tick {
-            symbol: Symbol::new("A").unwrap(),
-            kind: TickKind::Trade,
-            px: Decimal::new(px, 1),
-            qty: None,
-            bid: None,
-            bid_qty: None,
-            ask: None,
-            ask_qty: None,
-            ts: 1,
-            rx: 2,
+        let tick = |px: i64| {
+            Tick::trade(
+                Symbol::new("A").unwrap(),
+                Decimal::new(px, 1).unwrap(),
+                None,
+                1,
+                2,
+            )
         };
         // Several chunks' worth: each frame must keep its own bytes whatever follows it.
         let frames: Vec<Frame> = (1..=50)

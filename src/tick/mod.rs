@@ -140,6 +140,25 @@ pub struct Tick {
     pub rx: u64,
 }
 
+impl Tick {
+    /// A trade of `symbol` at `px` (for `qty`, when the source says), stamped `ts` by its
+    /// source and `rx` on arrival.
+    pub fn trade(symbol: Symbol, px: Decimal, qty: Option<Decimal>, ts: u64, rx: u64) -> Self {
+        Self {
+            symbol,
+            kind: TickKind::Trade,
+            px: Some(px),
+            qty,
+            bid: None,
+            bid_qty: None,
+            ask: None,
+            ask_qty: None,
+            ts,
+            rx,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -520,18 +520,7 @@ fn trade(
 ) -> Result<Tick, Reject> {
     let px = px.price()?.ok_or(Reject::MissingPrice)?;
     let qty = qty.size()?.ok_or(Reject::MissingSize)?;
-    Ok(Tick {
-        symbol,
-        kind: TickKind::Trade,
-        px: Some(px),
-        qty: Some(qty),
-        bid: None,
-        bid_qty: None,
-        ask: None,
-        ask_qty: None,
-        ts: ts()?,
-        rx,
-    })
+    Ok(Tick::trade(symbol, px, Some(qty), ts()?, rx))
 }
 
 /// A quote tick from `[bid, bid_qty, ask, ask_qty]`, each optional, at least one price
