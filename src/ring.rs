@@ -17,7 +17,7 @@
 //!   the slots second, so a reader that finds an emptied slot also sees the new floor and gets
 //!   [`ReadError::Lagged`] as if the events had been overwritten.
 //!
-//! Slots are [`ArcSlot`]s: a reader pinned to the current crossbeam epoch takes its own
+//! Slots are [`ArcSlot`](crate::slot::ArcSlot)s: a reader pinned to the current crossbeam epoch takes its own
 //! reference to the event (so it keeps it as long as it wants); the writer stores the new event
 //! and the epoch collector releases the old slot's reference once no pinned reader can still
 //! be looking at it. Because there is exactly one writer (the type system says so: one

@@ -8,6 +8,12 @@
 //! still be looking at it. Every reference is released exactly once: the swap returns each old
 //! pointer to exactly one writer.
 //!
+//! [`Slots`] is an array of them with exactly one writer ([`SlotWriter`], made once, not
+//! `Clone`, storing through `&mut self`): the ring's. With one writer a store needs no atomic
+//! swap (a load and a store do), and the replaced pointers are gathered and handed to the
+//! collector in one deferred closure per batch instead of one each (single-thread ring bench:
+//! 0.79x of `ArrayQueue` before, 0.90x after, in its harder steady-state form; BENCHMARKS.md).
+//!
 //! Why hand-written: the crates that do this cost more where it matters here.
 //! - `arc_swap::ArcSwapOption` (the ring's first version): a store pays the outstanding debts of
 //!   readers. In `benches/ring.rs` the ring managed 0.3 M events/s with two reader threads
@@ -179,7 +185,7 @@ impl<T: Send + Sync + 'static> Slots<T> {
 }
 
 /// The one writer of a [`Slots`]: not `Clone`, and it stores through `&mut self`, so its stores
-/// never overlap; that is what lets a store be a plain load and store ([`ArcSlot::store_unshared`]).
+/// never overlap; that is what lets a store be a plain load and store (`ArcSlot::store_unshared`).
 /// Replaced values are handed to the epoch collector in bulk ([`SlotWriter::flush`], and on drop).
 pub struct SlotWriter<T: Send + Sync + 'static> {
     slots: Arc<Slots<T>>,
