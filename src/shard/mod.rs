@@ -734,7 +734,9 @@ impl ShardState {
         static HEARTBEAT: Bytes = Bytes::from_static(b": hb\n\n");
         let mut subs = self.subs.borrow_mut();
         for (_, sub) in subs.iter_mut() {
-            if !sub.active && sub.ending.is_none() {
+            // Only into an empty queue: a stream whose client stopped reading has bytes waiting
+            // already, and must not pile up a heartbeat every interval for as long as it stays.
+            if !sub.active && sub.ending.is_none() && sub.prelude_len() == 0 && sub.pending() == 0 {
                 sub.push_prelude(HEARTBEAT.clone(), 0);
                 if let Some(waker) = sub.waker.take() {
                     waker.wake();
@@ -846,6 +848,50 @@ mod tests {
             }
         }
         panic!("stream {key} never caught up with the ring");
+    }
+
+    #[test]
+    fn heartbeats_do_not_pile_up_for_a_client_that_stopped_reading() {
+        let (shared1, mut writer) = shared();
+        publish(&mut writer, 1, 8);
+        let shard = ShardState::new(0, shared1);
+        while shard.dispatch_available() {}
+        let drain = |shard: &ShardState, key| {
+            while let Poll::Ready(Fill::Data(_)) = shard.fill(key, Waker::noop()) {}
+        };
+        let key = shard.subscribe(Filter::all(), Start::Fresh);
+        drain(&shard, key);
+        // An idle stream that is read gets one heartbeat per interval without a write (the
+        // first interval saw the snapshots go out).
+        shard.heartbeat();
+        assert_eq!(shard.subs.borrow()[key].prelude_len(), 0);
+        shard.heartbeat();
+        assert_eq!(shard.subs.borrow()[key].prelude_len(), 1);
+        assert!(matches!(
+            shard.fill(key, Waker::noop()),
+            Poll::Ready(Fill::Data(_))
+        ));
+        // A client that stops reading: its writer never asks again. Hours of intervals leave
+        // at most the one heartbeat already waiting.
+        shard.heartbeat();
+        for _ in 0..1_000 {
+            shard.heartbeat();
+        }
+        assert_eq!(shard.subs.borrow()[key].prelude_len(), 1);
+        // Nor is one queued behind ticks that are waiting.
+        let (shared2, mut writer2) = shared();
+        publish(&mut writer2, 1, 4);
+        let busy = ShardState::new(0, shared2);
+        while busy.dispatch_available() {}
+        let stalled = busy.subscribe(Filter::all(), Start::Fresh);
+        drain(&busy, stalled);
+        publish(&mut writer2, 5, 6);
+        while busy.dispatch_available() {}
+        for _ in 0..10 {
+            busy.heartbeat();
+        }
+        let sub = &busy.subs.borrow()[stalled];
+        assert_eq!((sub.prelude_len(), sub.pending()), (0, 2));
     }
 
     #[test]
