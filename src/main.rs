@@ -6,6 +6,9 @@ use tracing_subscriber::EnvFilter;
 
 use tickcast::config::Invocation;
 
+/// mimalloc, unless built with `--features system-alloc` (the platform's allocator, to tell
+/// the application's memory behaviour from the allocator's in long runs; BENCHMARKS.md, S5).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
