@@ -168,13 +168,16 @@ impl RingWriter {
     /// Drops every held event before `seq` (at most up to the head): readers asking for them
     /// get [`ReadError::Lagged`], and their memory is released once no pinned reader can still
     /// be looking at it. It costs one slot store per dropped event, which the writer would
-    /// otherwise pay when overwriting it.
-    pub fn trim_before(&mut self, seq: Seq) {
+    /// otherwise pay when overwriting it. The memory pages of slots it leaves wholly empty go
+    /// back to the kernel (a ring trimmed to a short window would otherwise keep every page of
+    /// its slot array it ever touched: 8 bytes per slot). Returns the bytes of slot memory given
+    /// back.
+    pub fn trim_before(&mut self, seq: Seq) -> usize {
         let ring = &*self.ring;
         let from = ring.oldest();
         let upto = seq.min(ring.head.load(Ordering::Relaxed) + 1);
         if upto <= from {
-            return;
+            return 0;
         }
         // Floor first, slots second (see the module doc).
         ring.floor.store(upto, Ordering::Release);
@@ -182,6 +185,19 @@ impl RingWriter {
             self.slots.store((dropped & ring.mask) as usize, None);
         }
         self.slots.flush();
+        // From the start of the page holding `from`: its earlier slots were emptied before (a
+        // page with any slot still holding an event is kept whole, see `release_empty`).
+        let len = ring.slots.len();
+        if upto - from >= len as u64 {
+            return self.slots.release_empty(0..len);
+        }
+        let start = ring.slots.page_start((from & ring.mask) as usize);
+        let end = (upto & ring.mask) as usize;
+        if start < end {
+            self.slots.release_empty(start..end)
+        } else {
+            self.slots.release_empty(start..len) + self.slots.release_empty(0..end)
+        }
     }
 
     /// Hands the replaced events gathered so far to the epoch collector.
@@ -346,6 +362,44 @@ mod tests {
         for e in &events {
             assert_eq!(Arc::strong_count(e), 1, "event {} still held", e.seq);
         }
+    }
+
+    #[test]
+    fn trimming_gives_wholly_emptied_slot_pages_back() {
+        let (ring, mut writer) = Ring::with_writer(1 << 16, 1);
+        for seq in 1..=40_000 {
+            writer.push(event(seq));
+        }
+        // 30,000 slots (240 KB) emptied: all but the pages at the two ends go back.
+        let released = writer.trim_before(30_001);
+        assert!(
+            (200 * 1024..=30_000 * 8).contains(&released),
+            "released {released} bytes"
+        );
+        // Nothing held is lost, and released slots take new events.
+        assert_eq!(ring.oldest(), 30_001);
+        assert_eq!(ring.read(30_001).unwrap().seq, 30_001);
+        assert_eq!(ring.read(40_000).unwrap().seq, 40_000);
+        assert_eq!(writer.trim_before(30_001), 0, "nothing more to give back");
+        for seq in 40_001..=(1 << 16) + 40_000 {
+            writer.push(event(seq));
+        }
+        let head = ring.head();
+        assert_eq!(ring.oldest(), head + 1 - (1 << 16));
+        for seq in [ring.oldest(), 66_000, head] {
+            assert_eq!(ring.read(seq).unwrap().seq, seq, "after the wrap");
+        }
+        // Small trims add up: the page of the first trimmed slot goes once the rest of it goes.
+        let mut total = 0;
+        let oldest = ring.oldest();
+        for step in 1..=200 {
+            total += writer.trim_before(oldest + step * 100);
+        }
+        assert!(
+            total >= 150 * 1024,
+            "released {total} bytes over 200 trims of 100 slots"
+        );
+        assert_eq!(ring.read(oldest + 20_000).unwrap().seq, oldest + 20_000);
     }
 
     #[test]

@@ -21,6 +21,11 @@
 //! - `crossbeam::epoch::Atomic<Arc<T>>` (the second version): a heap node around the `Arc` per
 //!   store, so one more allocation, free and pointer chase per event.
 //!
+//! [`SlotWriter::release_empty`] gives the memory pages of wholly empty slots back to the kernel
+//! (`madvise(MADV_DONTNEED)`, Linux): the ring trimmed to its resume window holds a small part of
+//! its slot array, and without this every page it ever touched stayed resident (the slow RSS
+//! growth of S5, 8 bytes per tick until the whole 64 MiB array of an 8M-slot ring was touched).
+//!
 //! This module is the crate's only `unsafe`. Loom cannot model crossbeam-epoch and Miri needs a
 //! nightly toolchain we do not have; the tests below count references under concurrent readers
 //! and writers, and the ring's and cache's own tests and the integration suite use it.
@@ -182,6 +187,26 @@ impl<T: Send + Sync + 'static> Slots<T> {
     pub fn slot(&self, index: usize) -> &ArcSlot<T> {
         &self.slots[index]
     }
+
+    /// Index of the first slot on the memory page that holds slot `index`.
+    pub fn page_start(&self, index: usize) -> usize {
+        let size = std::mem::size_of::<ArcSlot<T>>();
+        let addr = self.slots.as_ptr() as usize + index * size;
+        index.saturating_sub((addr % page_size()) / size)
+    }
+}
+
+/// The size of a memory page.
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: `sysconf` only reads a system constant; it has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(page)
+            .ok()
+            .filter(|p| *p > 0)
+            .unwrap_or(4096)
+    })
 }
 
 /// The one writer of a [`Slots`]: not `Clone`, and it stores through `&mut self`, so its stores
@@ -202,6 +227,63 @@ impl<T: Send + Sync + 'static> SlotWriter<T> {
         unsafe {
             self.slots.slots[index].store_unshared(value, &mut self.retired);
         }
+    }
+
+    /// Gives the kernel back the memory pages that lie wholly inside slots `range` and whose
+    /// slots are all empty, so a ring whose recent events fill a small part of it does not keep
+    /// every page it ever touched resident (8 bytes per slot: 64 MiB for 8M slots). A page
+    /// read after that is zero, which is an empty slot: nothing changes for readers; the next
+    /// store faults in a fresh page. Linux only (elsewhere `MADV_DONTNEED` need not zero the
+    /// page); does nothing for ranges without a whole page. Returns the number of bytes given
+    /// back.
+    pub fn release_empty(&mut self, range: std::ops::Range<usize>) -> usize {
+        let slots = &self.slots.slots[range];
+        let size = std::mem::size_of::<ArcSlot<T>>();
+        let page = page_size();
+        let base = slots.as_ptr() as usize;
+        let start = base.next_multiple_of(page);
+        let end = (base + std::mem::size_of_val(slots)) / page * page;
+        if !cfg!(target_os = "linux") || end <= start {
+            return 0;
+        }
+        // Page by page, consecutive empty pages in one call. Only this writer stores into these
+        // slots (`&mut self`), so none can fill up between the check and the release.
+        let per_page = page / size;
+        let first = (start - base) / size;
+        let pages = (end - start) / page;
+        let empty = |p: usize| {
+            slots[first + p * per_page..first + (p + 1) * per_page]
+                .iter()
+                .all(|slot| slot.ptr.load(Ordering::Relaxed).is_null())
+        };
+        let mut released = 0;
+        let mut p = 0;
+        while p < pages {
+            if !empty(p) {
+                p += 1;
+                continue;
+            }
+            let run = p;
+            while p < pages && empty(p) {
+                p += 1;
+            }
+            let (from, len) = (start + run * page, (p - run) * page);
+            #[cfg(target_os = "linux")]
+            // SAFETY: `[from, from + len)` is page aligned and lies inside this writer's own
+            // live allocation (the slots); every slot in it is empty (checked just above, and no
+            // other thread stores into them), i.e. all zero bytes, which is what Linux's
+            // `MADV_DONTNEED` makes a private anonymous page read as afterwards. The values do
+            // not change, so no load, by any thread, before or after, can observe a difference,
+            // and no pointer is invalidated.
+            let done =
+                unsafe { libc::madvise(from as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+            #[cfg(not(target_os = "linux"))]
+            let done = -1;
+            if done == 0 {
+                released += len;
+            }
+        }
+        released
     }
 
     /// Replaced values not yet handed to the collector.
@@ -384,6 +466,38 @@ mod tests {
         for v in &values {
             assert_eq!(Arc::strong_count(v), 1, "value {} leaked a reference", v.0);
         }
+    }
+
+    #[test]
+    fn only_wholly_empty_pages_are_given_back() {
+        let (slots, mut writer) = Slots::<u64>::with_writer(8192);
+        let kept = Arc::new(7u64);
+        writer.store(1000, Some(kept.clone()));
+        let released = writer.release_empty(0..8192);
+        let page = page_size();
+        // Every whole page but the one holding slot 1000 (and the partial pages at the ends).
+        assert!(released > 0 && released % page == 0, "{released}");
+        assert!(released <= 8192 * 8 - page, "{released}");
+        assert_eq!(
+            slots.slot(1000).get().as_deref(),
+            Some(&7),
+            "the held value survives"
+        );
+        assert!(
+            (0..8192)
+                .filter(|i| *i != 1000)
+                .all(|i| slots.slot(i).get().is_none())
+        );
+        // Released slots are ordinary empty slots again.
+        writer.store(5000, Some(Arc::new(9)));
+        assert_eq!(slots.slot(5000).get().as_deref(), Some(&9));
+        assert_eq!(writer.release_empty(10..20), 0, "no whole page in 80 bytes");
+        let start = slots.page_start(1000);
+        assert!(start <= 1000 && 1000 - start < page / 8);
+        drop(writer);
+        drop(slots);
+        settle(|| Arc::strong_count(&kept) == 1);
+        assert_eq!(Arc::strong_count(&kept), 1);
     }
 
     #[test]
