@@ -1,18 +1,16 @@
-//! [`ArcSlot`]: an atomic `Option<Arc<T>>` whose writers never wait and whose readers never
+//! [`ArcSlot`]: an atomic `Option<Arc<T>>` whose writer never waits and whose readers never
 //! lock: the ring's slots.
 //!
 //! A slot holds a pointer from `Arc::into_raw`, owning one strong reference. A reader, pinned to
 //! the current crossbeam epoch, loads the pointer and takes its own reference
-//! (`Arc::increment_strong_count`); a writer swaps a new pointer in and hands the old one's
-//! reference to the epoch collector, which releases it once no reader pinned before the swap can
-//! still be looking at it. Every reference is released exactly once: the swap returns each old
-//! pointer to exactly one writer.
-//!
-//! [`Slots`] is an array of them with exactly one writer ([`SlotWriter`], made once, not
-//! `Clone`, storing through `&mut self`): the ring's. With one writer a store needs no atomic
-//! swap (a load and a store do), and the replaced pointers are gathered and handed to the
-//! collector in one deferred closure per batch instead of one each (single-thread ring bench:
-//! 0.79x of `ArrayQueue` before, 0.90x after, in its harder steady-state form; BENCHMARKS.md).
+//! (`Arc::increment_strong_count`). Slots come in a [`Slots`] array with exactly one writer
+//! ([`SlotWriter`], made once, not `Clone`, storing through `&mut self`): the ring's. Because
+//! only it stores, a store is a plain load and store (no atomic swap), and the old pointer it
+//! unlinks is its own to release, exactly once: replaced pointers are gathered and handed to the
+//! epoch collector in one deferred closure per batch, which runs once no reader pinned before
+//! the hand-over can still be looking at them (single-thread ring bench: 0.79x of `ArrayQueue`
+//! with a swap and one closure per value, 0.90x now, in its harder steady-state form;
+//! BENCHMARKS.md).
 //!
 //! Why hand-written: the crates that do this cost more where it matters here.
 //! - `arc_swap::ArcSwapOption` (the ring's first version): a store pays the outstanding debts of
@@ -49,14 +47,6 @@ pub struct ArcSlot<T> {
 }
 
 impl<T: Send + Sync + 'static> ArcSlot<T> {
-    /// An empty slot.
-    pub fn empty() -> Self {
-        Self {
-            ptr: AtomicPtr::new(std::ptr::null_mut()),
-            _owns: PhantomData,
-        }
-    }
-
     /// `len` empty slots, from zeroed memory: the pages are the kernel's fresh zero pages, not
     /// written until a slot is first stored, so a ring of 8M slots (64 MB) costs no start-up
     /// time and no resident memory until it fills (filling it slot by slot took 70-560 ms and
@@ -80,25 +70,6 @@ impl<T: Send + Sync + 'static> ArcSlot<T> {
         unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(raw, len)) }
     }
 
-    /// Replaces the value; the old one is released once no reader can still be loading it.
-    /// `guard` must be held across the call (a writer storing many values pins once for all).
-    pub fn store(&self, value: Option<Arc<T>>, guard: &Guard) {
-        let new = value.map_or(std::ptr::null_mut(), |v| Arc::into_raw(v).cast_mut());
-        let old = self.ptr.swap(new, Ordering::AcqRel);
-        if !old.is_null() {
-            let old = Retired(old);
-            // SAFETY: `old` came from `Arc::into_raw` (the only way a pointer enters a slot) and
-            // the swap above unlinked it, so its reference is ours to release, exactly once.
-            // A reader that loaded it did so while pinned, before the swap; the collector runs
-            // the closure only once every thread pinned at that time has unpinned, so the reader
-            // has taken its own reference (or given up) by then. `guard` cannot be crossbeam's
-            // `unprotected()` guard here: obtaining that one is itself `unsafe`.
-            unsafe {
-                guard.defer_unchecked(move || old.release());
-            }
-        }
-    }
-
     /// The current value, with a reference of its own (usable after `guard` is gone).
     pub fn load(&self, _pinned: &Guard) -> Option<Arc<T>> {
         let raw = self.ptr.load(Ordering::Acquire);
@@ -115,9 +86,9 @@ impl<T: Send + Sync + 'static> ArcSlot<T> {
         })
     }
 
-    /// [`ArcSlot::store`] for a slot with one writer: a plain load and store instead of an
-    /// atomic swap, and the old value goes to `retired`, released later in bulk, instead of one
-    /// deferred closure per value (`benches/ring.rs` measures the difference).
+    /// Replaces the value of a slot with one writer: a plain load and store, not an atomic
+    /// swap, and the old value goes to `retired`, handed to the epoch collector later in bulk,
+    /// not one deferred closure per value (`benches/ring.rs` measures the difference).
     ///
     /// # Safety
     /// No other thread may store into this slot during the call, and every earlier store must
@@ -131,11 +102,6 @@ impl<T: Send + Sync + 'static> ArcSlot<T> {
         if !old.is_null() {
             retired.list.push(Retired(old));
         }
-    }
-
-    /// [`ArcSlot::store`] with a pin of its own (nested, so cheap, if the caller holds one).
-    pub fn set(&self, value: Option<Arc<T>>) {
-        self.store(value, &epoch::pin());
     }
 
     /// [`ArcSlot::load`] with a pin of its own.
@@ -354,7 +320,7 @@ unsafe impl<T: Send + Sync> Send for Retired<T> {}
 
 impl<T> Retired<T> {
     fn release(self) {
-        // SAFETY: see `ArcSlot::store`: the pointer came from `Arc::into_raw`, no slot holds it,
+        // SAFETY: see `Retirements::flush`: the pointer came from `Arc::into_raw`, no slot holds it,
         // no reader can still reach it, and this runs once.
         drop(unsafe { Arc::from_raw(self.0) });
     }
@@ -378,22 +344,26 @@ mod tests {
     fn store_load_and_release() {
         let a = Arc::new(1u64);
         let b = Arc::new(2u64);
-        let slot = ArcSlot::empty();
+        let (slots, mut writer) = Slots::<u64>::with_writer(1);
+        let slot = slots.slot(0);
         assert_eq!(slot.get(), None);
-        slot.set(Some(a.clone()));
+        writer.store(0, Some(a.clone()));
         let loaded = slot.get().unwrap();
         assert!(Arc::ptr_eq(&loaded, &a));
         assert_eq!(Arc::strong_count(&a), 3, "held, slot, loaded");
         drop(loaded);
-        slot.set(Some(b.clone()));
+        writer.store(0, Some(b.clone()));
+        writer.flush();
         settle(|| Arc::strong_count(&a) == 1);
         assert_eq!(Arc::strong_count(&a), 1, "the replaced value is released");
-        slot.set(None);
+        writer.store(0, None);
+        writer.flush();
         assert_eq!(slot.get(), None);
         settle(|| Arc::strong_count(&b) == 1);
         assert_eq!(Arc::strong_count(&b), 1);
-        slot.set(Some(b.clone()));
-        drop(slot);
+        writer.store(0, Some(b.clone()));
+        drop(writer);
+        drop(slots);
         assert_eq!(
             Arc::strong_count(&b),
             1,
@@ -403,12 +373,13 @@ mod tests {
 
     #[test]
     fn zeroed_slots_are_empty_and_usable() {
-        let slots: Box<[ArcSlot<u64>]> = ArcSlot::empty_slice(1000);
+        let (slots, mut writer) = Slots::<u64>::with_writer(1000);
         assert_eq!(slots.len(), 1000);
-        assert!(slots.iter().all(|s| s.get().is_none()));
+        assert!((0..1000).all(|i| slots.slot(i).get().is_none()));
         let v = Arc::new(5u64);
-        slots[999].set(Some(v.clone()));
-        assert_eq!(slots[999].get().as_deref(), Some(&5));
+        writer.store(999, Some(v.clone()));
+        assert_eq!(slots.slot(999).get().as_deref(), Some(&5));
+        drop(writer);
         drop(slots);
         assert_eq!(
             Arc::strong_count(&v),
@@ -505,15 +476,15 @@ mod tests {
         // Values are (generation, generation * 7); a reader checks each one it loads is whole
         // and that generations never go backwards; at the end every reference is back.
         let values: Vec<Arc<(u64, u64)>> = (0..5_000u64).map(|g| Arc::new((g, g * 7))).collect();
-        let slot: Arc<ArcSlot<(u64, u64)>> = Arc::new(ArcSlot::empty());
+        let (slots, mut writer) = Slots::<(u64, u64)>::with_writer(1);
         let readers: Vec<_> = (0..2)
             .map(|_| {
-                let slot = slot.clone();
+                let slots = slots.clone();
                 std::thread::spawn(move || {
                     let mut last = 0;
                     let mut seen = 0u64;
                     while last < 4_999 {
-                        if let Some(v) = slot.get() {
+                        if let Some(v) = slots.slot(0).get() {
                             assert_eq!(v.1, v.0 * 7);
                             assert!(v.0 >= last, "went back from {last} to {}", v.0);
                             last = v.0;
@@ -525,15 +496,16 @@ mod tests {
             })
             .collect();
         for chunk in values.chunks(64) {
-            let guard = epoch::pin();
             for v in chunk {
-                slot.store(Some(v.clone()), &guard);
+                writer.store(0, Some(v.clone()));
             }
+            writer.flush();
         }
         for reader in readers {
             assert!(reader.join().unwrap() > 0);
         }
-        drop(slot);
+        drop(writer);
+        drop(slots);
         settle(|| values.iter().all(|v| Arc::strong_count(v) == 1));
         for v in &values {
             assert_eq!(Arc::strong_count(v), 1, "value {} leaked a reference", v.0);
