@@ -269,6 +269,14 @@ pub struct ServeArgs {
     /// keep increasing across restarts and a client resuming from an earlier run is detected.
     #[arg(long)]
     pub seq_base: Option<u64>,
+
+    /// Let the kernel back this process's memory with transparent huge pages where the system
+    /// setting allows it (`/sys/kernel/mm/transparent_hugepage/enabled`). Off by default: the
+    /// allocator asks for huge pages on its heap, and the kernel's `khugepaged` then refills
+    /// partly freed 2 MiB regions in periodic passes, so RSS rises in steps of several MiB
+    /// long after start-up (BENCHMARKS.md, S5). Linux only; elsewhere it has no effect.
+    #[arg(long)]
+    pub transparent_huge_pages: bool,
 }
 
 /// The `--config` file: every field optional, unknown fields refused.
@@ -317,6 +325,8 @@ pub struct FileConfig {
     pub max_symbols_per_request: Option<usize>,
     /// First sequence number.
     pub seq_base: Option<u64>,
+    /// Allow transparent huge pages (default false).
+    pub transparent_huge_pages: Option<bool>,
 }
 
 impl ServeArgs {
@@ -409,6 +419,7 @@ impl ServeArgs {
         take!(max_symbols);
         take!(max_symbols_per_request);
         take!(seq_base, some);
+        take!(transparent_huge_pages);
         Ok(())
     }
 }
@@ -755,6 +766,8 @@ pub struct Config {
     pub max_symbols_per_request: usize,
     /// First sequence number.
     pub seq_base: u64,
+    /// Whether the process may use transparent huge pages (`main` turns them off otherwise).
+    pub transparent_huge_pages: bool,
 }
 
 /// A setting that cannot be used.
@@ -917,6 +930,7 @@ impl ServeArgs {
             max_symbols: self.max_symbols,
             max_symbols_per_request: self.max_symbols_per_request,
             seq_base,
+            transparent_huge_pages: self.transparent_huge_pages,
         })
     }
 }
@@ -1093,6 +1107,28 @@ mod tests {
         let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
         let error = cli.merge(file, |_| false).unwrap_err().to_string();
         assert!(error.contains("resume_window"), "{error}");
+    }
+
+    #[test]
+    fn transparent_huge_pages_are_off_unless_a_flag_or_the_file_asks() {
+        assert!(!parse(&[]).unwrap().transparent_huge_pages);
+        assert!(
+            parse(&["--transparent-huge-pages"])
+                .unwrap()
+                .transparent_huge_pages
+        );
+        let file: FileConfig = toml::from_str("transparent_huge_pages = true").unwrap();
+        let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
+        cli.merge(file, |_| false).unwrap();
+        assert!(cli.into_config().unwrap().transparent_huge_pages);
+        let wrong = toml::from_str::<FileConfig>("transparent_huge_pages = \"yes\"")
+            .unwrap_err()
+            .to_string();
+        assert!(wrong.contains("transparent_huge_pages"), "{wrong}");
+        assert!(
+            Cli::try_parse_from(["tickcast", "--transparent-huge-pages=maybe"]).is_err(),
+            "a switch takes no value"
+        );
     }
 
     #[test]

@@ -34,7 +34,12 @@ fn main() -> ExitCode {
             println!("configuration ok:\n{config:#?}");
             return ExitCode::SUCCESS;
         }
-        Invocation::Serve { config, .. } => config,
+        Invocation::Serve { config, .. } => {
+            if !config.transparent_huge_pages {
+                disable_transparent_huge_pages();
+            }
+            config
+        }
         Invocation::Export(export) => {
             return match tickcast::replay::export::run(&export) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -49,6 +54,20 @@ fn main() -> ExitCode {
         }
     };
     run_async(tickcast::server::run(config, shutdown_signal()))
+}
+
+/// Turns transparent huge pages off for this process (see `--transparent-huge-pages`). mimalloc
+/// asks for them on its heap (`madvise(MADV_HUGEPAGE)`), and with the usual kernel setting
+/// (`khugepaged/max_ptes_none` = 511) `khugepaged` refills any 2 MiB region of it that still has
+/// one page in use, so RSS steps up by several MiB whenever its scan passes by. mimalloc's own
+/// switch (`MIMALLOC_ALLOW_THP=0`) is read from the environment before `main` runs, so the
+/// process sets the same flag itself (`prctl(PR_SET_THP_DISABLE)`, a flag of its memory map). A
+/// failure is logged: the server works either way.
+fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = nix::sys::prctl::set_thp_disable(true) {
+        tracing::warn!(%error, "cannot turn transparent huge pages off; RSS may grow in steps");
+    }
 }
 
 /// Runs `work` on the control runtime and turns its outcome into the exit code.

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub head_seq: AtomicU64,
     /// Oldest sequence the ring still holds (resumable ids start here).
     pub ring_oldest_seq: AtomicU64,
+    /// Bytes of the ring's slot array given back to the kernel after `--resume-window` trims.
+    pub ring_released_bytes: AtomicU64,
     /// Known symbols.
     pub symbols: AtomicU64,
     /// Open feed connections.
@@ -80,6 +82,7 @@ impl Metrics {
             frames_encoded: AtomicU64::new(0),
             head_seq: AtomicU64::new(0),
             ring_oldest_seq: AtomicU64::new(0),
+            ring_released_bytes: AtomicU64::new(0),
             symbols: AtomicU64::new(0),
             feed_connections: AtomicI64::new(0),
             rejects: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -152,6 +155,12 @@ impl Metrics {
             "tickcast_ring_oldest_seq",
             "Oldest sequence the ring still holds (--ring-capacity, --resume-window).",
             load(&self.ring_oldest_seq) as i64,
+        );
+        counter(
+            &mut out,
+            "tickcast_ring_released_bytes_total",
+            "Bytes of the ring's slot array given back to the kernel after --resume-window trims.",
+            load(&self.ring_released_bytes),
         );
         gauge(
             &mut out,

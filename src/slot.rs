@@ -163,7 +163,7 @@ impl<T: Send + Sync + 'static> Slots<T> {
 }
 
 /// The size of a memory page.
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *PAGE.get_or_init(|| {
         // SAFETY: `sysconf` only reads a system constant; it has no preconditions.

@@ -212,7 +212,10 @@ impl Sequencer {
             self.marks.pop_front();
         }
         if let Some(seq) = expired {
-            self.ring.trim_before(seq + 1);
+            let released = self.ring.trim_before(seq + 1);
+            self.metrics
+                .ring_released_bytes
+                .fetch_add(released as u64, Ordering::Relaxed);
         }
     }
 
@@ -341,6 +344,43 @@ mod tests {
             "t=61's mark covers 103 and 104 (61.05 s)"
         );
         assert_eq!(ring.read(105).unwrap().seq, 105);
+    }
+
+    #[test]
+    fn pages_emptied_by_the_resume_window_are_counted_as_given_back() {
+        let page = crate::slot::page_size();
+        let per_page = page / std::mem::size_of::<crate::slot::ArcSlot<Event>>();
+        let (ring, writer) = crate::ring::Ring::with_writer(8 * per_page, 1);
+        let cache = Arc::new(LatestPrices::new(UniverseKind::Open, &[]));
+        let metrics = Arc::new(Metrics::new(1));
+        let mut seq = Sequencer::new(writer, cache, metrics.clone(), vec![], 10)
+            .resume_window(Duration::from_secs(60));
+        let released = || metrics.ring_released_bytes.load(Ordering::Relaxed);
+        let t0 = Instant::now();
+        let old: TickBatch = (0..4 * per_page).map(|i| tick("A", i as i64)).collect();
+        seq.ingest_at(old, Some(t0));
+        assert_eq!(released(), 0, "nothing has expired yet");
+        seq.ingest_at(vec![tick("A", 1)], Some(t0 + Duration::from_secs(61)));
+        assert_eq!(ring.oldest(), 4 * per_page as u64 + 1, "the old batch left");
+        // Four pages' worth of slots hold at least three whole pages, wherever the array starts;
+        // the page that also holds the new tick's slot stays.
+        if cfg!(target_os = "linux") {
+            assert!(
+                released() >= 3 * page as u64 && released() % page as u64 == 0,
+                "released {} bytes, page {page}",
+                released()
+            );
+        } else {
+            assert_eq!(released(), 0, "pages are given back on Linux only");
+        }
+        let rendered = metrics.render();
+        assert!(
+            rendered.contains(&format!(
+                "tickcast_ring_released_bytes_total {}",
+                released()
+            )),
+            "{rendered}"
+        );
     }
 
     #[test]

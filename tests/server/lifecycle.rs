@@ -139,3 +139,32 @@ async fn sigterm_drains_every_stream_and_exits_zero() {
     })
     .await;
 }
+
+/// `THP_enabled` of `/proc/PID/status`: 0 once the process turned transparent huge pages off.
+#[cfg(target_os = "linux")]
+fn thp_enabled(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(|value| value.trim().to_owned())
+        .unwrap_or_else(|| panic!("no THP_enabled line (kernel before 5.0?):\n{status}"))
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn transparent_huge_pages_are_off_unless_asked_for() {
+    within(TEST_TIMEOUT, async {
+        // Off by default, so the kernel's khugepaged cannot refill the heap's freed pages.
+        let server = Server::tcp().await;
+        assert_eq!(thp_enabled(server.pid()), "0", "default");
+        // With the flag, they are left to the system setting.
+        let server = Server::builder()
+            .tcp_feed()
+            .switch("--transparent-huge-pages")
+            .spawn()
+            .await;
+        assert_eq!(thp_enabled(server.pid()), "1", "--transparent-huge-pages");
+    })
+    .await;
+}

@@ -53,6 +53,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Adds a flag that takes no value.
+    pub fn switch(mut self, name: &str) -> Self {
+        self.args.push(name.to_owned());
+        self
+    }
+
     /// Runs a subcommand (`replay FILE...`) instead of plain serving; its words go first.
     pub fn subcommand(mut self, words: &[&str]) -> Self {
         self.subcommand = words.iter().map(|w| (*w).to_owned()).collect();
