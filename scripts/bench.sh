@@ -563,10 +563,12 @@ if has "$SCENARIOS" S4; then
         [ -n "$S4_DURATION" ] && d=$S4_DURATION
         # complete=1: the stream mode tickcast documents for replays (a client that falls
         # behind reads the ring at its own pace instead of being conflated).
+        # --wait-subscribers: the replay starts once all clients are connected, so every one
+        # gets it live and its latency is delivery, not the time it took to connect.
         for s in $(servers_for S4); do
             run_case "S4-replay-${speed}x-run$n" "$s" $(($(seconds $d) + MARGIN)) \
                 --scenario replay -c "$c" -d "$d" --stream-query complete=1 \
-                -- replay "$RECORDING" --speed "$speed"
+                -- replay "$RECORDING" --speed "$speed" --wait-subscribers "$c"
         done
     done
 fi

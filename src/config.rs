@@ -117,6 +117,13 @@ pub struct ReplayArgs {
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub max_backstep: Duration,
 
+    /// Hold the replay until this many streams are open (serving only; 0: start at once). The
+    /// recording's clock starts then, so every client connected by that moment sees the whole
+    /// replay live, at its pace, instead of catching up from the ring (a benchmark's latency
+    /// then measures delivery, not how long the clients took to connect).
+    #[arg(long, default_value_t = 0)]
+    pub wait_subscribers: usize,
+
     /// Server settings when serving the replay.
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -459,6 +466,8 @@ pub struct ReplaySpec {
     pub max_backstep: u64,
     /// Longest accepted line.
     pub max_line: usize,
+    /// Streams to wait for before the first tick (0: none).
+    pub wait_subscribers: usize,
 }
 
 /// `tickcast replay ... --to jsonl|csv`.
@@ -598,11 +607,17 @@ fn replay_invocation(args: ReplayArgs, matches: &ArgMatches) -> Result<Invocatio
         to,
         max_backstep: args.max_backstep.as_nanos().min(u128::from(u64::MAX)) as u64,
         max_line: serve.max_line,
+        wait_subscribers: args.wait_subscribers,
     };
     if let Some(format) = export {
         if args.looping {
             return Err(ConfigError::OutOfRange(
                 "--loop makes no sense with --to jsonl|csv",
+            ));
+        }
+        if args.wait_subscribers > 0 {
+            return Err(ConfigError::OutOfRange(
+                "--wait-subscribers makes no sense with --to jsonl|csv",
             ));
         }
         return Ok(Invocation::Export(ExportConfig {
@@ -1202,6 +1217,35 @@ mod tests {
             parse_from(["tickcast", "replay"]),
             Err(ConfigError::Usage(_))
         ));
+    }
+
+    #[test]
+    fn a_replay_may_wait_for_its_subscribers() {
+        let replay = |extra: &[&str]| {
+            let mut args = vec!["tickcast", "replay", "a.jsonl"];
+            args.extend_from_slice(extra);
+            parse_from(args)
+        };
+        let Ok(Invocation::Serve { config, .. }) = replay(&["--wait-subscribers", "1000"]) else {
+            panic!("serving a replay");
+        };
+        let [FeedSource::Replay(spec)] = &config.feeds[..] else {
+            panic!("one replay source: {:?}", config.feeds);
+        };
+        assert_eq!(spec.wait_subscribers, 1000);
+        assert!(matches!(
+            replay(&["--wait-subscribers", "2", "--to", "csv"]),
+            Err(ConfigError::OutOfRange(_))
+        ));
+        for bad in ["-1", "x", ""] {
+            assert!(
+                matches!(
+                    replay(&["--wait-subscribers", bad]),
+                    Err(ConfigError::Usage(_))
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -96,6 +96,14 @@ impl Metrics {
         }
     }
 
+    /// Open SSE streams over all shards.
+    pub fn subscribers(&self) -> i64 {
+        self.shards
+            .iter()
+            .map(|shard| shard.subscribers.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Counts one rejected feed line.
     pub fn reject(&self, reason: Reject) {
         self.rejects[reason.index()].fetch_add(1, Ordering::Relaxed);

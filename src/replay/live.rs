@@ -5,6 +5,8 @@
 //! time as `rx`, and sent in batches to the sequencer, which numbers them from `--seq-base`
 //! (1 by default for a replay), so the same files and settings give the same events every run.
 //! A full sequencer channel makes this thread wait: nothing is dropped, the pace just slips.
+//! With `--wait-subscribers N` nothing is read until N streams are open, and the recording's
+//! clock starts then.
 //! Must never drop or reorder a tick, and never keep running after `stop`.
 
 use std::sync::Arc;
@@ -23,6 +25,10 @@ use crate::metrics::Metrics;
 const BATCH_TICKS: usize = 1024;
 /// Longest single sleep, so a stop request is noticed quickly.
 const SLEEP_SLICE: Duration = Duration::from_millis(20);
+/// How often `--wait-subscribers` looks at the number of open streams.
+const WAIT_POLL: Duration = Duration::from_millis(5);
+/// How often a waiting replay logs how many streams it has.
+const WAIT_REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// Checks the files can be opened (so a typo fails at start-up, not later in a thread).
 pub fn check(spec: &ReplaySpec) -> Result<(), ReplayError> {
@@ -36,6 +42,9 @@ pub fn run(
     metrics: &Arc<Metrics>,
     stop: &CancellationToken,
 ) {
+    if !wait_for_subscribers(spec.wait_subscribers, metrics, stop) {
+        return;
+    }
     let clock = Instant::now();
     let now = || clock.elapsed().as_nanos() as u64;
     let mut pacer = Pacer::new(spec.speed);
@@ -99,6 +108,32 @@ pub fn run(
         if !spec.looping || stop.is_cancelled() {
             return;
         }
+    }
+}
+
+/// Waits until `wanted` streams are open (`--wait-subscribers`), saying every few seconds how
+/// many there are; false if stopped meanwhile.
+fn wait_for_subscribers(wanted: usize, metrics: &Metrics, stop: &CancellationToken) -> bool {
+    if wanted == 0 {
+        return true;
+    }
+    let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
+    tracing::info!(wanted, "replay waits for its subscribers");
+    let mut last_report = Instant::now();
+    loop {
+        let open = metrics.subscribers();
+        if open >= wanted {
+            tracing::info!(open, "replay starts");
+            return true;
+        }
+        if stop.is_cancelled() {
+            return false;
+        }
+        if last_report.elapsed() >= WAIT_REPORT_EVERY {
+            tracing::info!(open, wanted, "replay still waiting for subscribers");
+            last_report = Instant::now();
+        }
+        std::thread::sleep(WAIT_POLL);
     }
 }
 

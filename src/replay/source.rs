@@ -384,6 +384,7 @@ mod tests {
             to: None,
             max_backstep: 1_000,
             max_line: 1 << 20,
+            wait_subscribers: 0,
         }
     }
 

@@ -268,3 +268,38 @@ async fn looping_replays_continue_the_sequence() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_replay_can_hold_its_first_tick_until_its_subscribers_are_connected() {
+    within(TEST_TIMEOUT, async {
+        let server = Server::builder()
+            .subcommand(&["replay", BINANCE])
+            .flag("--speed", "max")
+            .flag("--wait-subscribers", "2")
+            .spawn()
+            .await;
+        // One stream of the two: the replay has not started.
+        let mut first = server.stream("/v1/stream?symbols=*&complete=1").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let ingested = server
+            .metrics()
+            .await
+            .sum("tickcast_ticks_ingested_total", &[]);
+        assert_eq!(ingested, 0.0, "the replay started before its 2 subscribers");
+        // The second starts it, and both get every tick live, from the first id, in order.
+        let mut second = server.stream("/v1/stream?symbols=*&complete=1").await;
+        for stream in [&mut first, &mut second] {
+            let ids: Vec<u64> = stream
+                .events(BINANCE_TICKS, EVENT_TIMEOUT)
+                .await
+                .iter()
+                .map(|event| {
+                    assert_eq!(event.event, "tick", "no snapshot: nothing existed yet");
+                    event.id()
+                })
+                .collect();
+            assert_eq!(ids, (1..=BINANCE_TICKS as u64).collect::<Vec<_>>());
+        }
+    })
+    .await;
+}
