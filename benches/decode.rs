@@ -1,5 +1,5 @@
 //! Decoding throughput, in lines per second on one core, of the real Binance recording and of
-//! the same ticks as native lines, with serde_json baselines doing the equivalent work.
+//! the same ticks as native lines, with serde_json and sonic-rs baselines doing the equivalent work.
 //!
 //! Input: `../shared/feeds/binance-spot-btcusdt-20240808.hftbacktest.gz` (41,249 lines: 28,040
 //! `bookTicker`, 9,757 `trade`, 3,451 `depthUpdate`, one REST snapshot), or the repository's
@@ -18,6 +18,10 @@
 //!   bare events, no `data` arrays) and is the baseline to beat.
 //! - `decode_binance/serde_json_value`: `serde_json::Value` (allocating maps and strings, as
 //!   most quick integrations do), then the same extraction.
+//! - `decode_binance/sonic_rs_struct`, `decode_binance/sonic_rs_value`: the same two with
+//!   sonic-rs (`sonic_rs::from_slice` into the same borrowed structs; `sonic_rs::Value`), the
+//!   other SIMD JSON parser issue 4 names. Built as the project is (no `-C target-cpu=native`,
+//!   which sonic-rs's README asks for to use its SIMD paths; BENCHMARKS.md has a run with it too).
 //! - `decode_native/tickcast_native`: `NativeDecoder` on the recording's ticks written as native
 //!   lines (`sym`, the prices and sizes as JSON numbers with their exact digits, `ts`; 121
 //!   bytes on average against 248 for the Binance frames); every line is checked to decode back
@@ -28,6 +32,9 @@
 //!   numbers here and serde_json (without `arbitrary_precision`) only has `f64` for them, so this
 //!   baseline reads `f64`s: not exact (`61837.63000000` loses its zeros), cheaper than
 //!   tickcast's exact decimals, and shown for scale only.
+//! - `decode_native/sonic_rs_struct`: the same struct with sonic-rs (`f64` prices as well).
+//! - `decode_native/sonic_rs_exact`: sonic-rs with the prices as `RawNumber` (their text) and
+//!   `Decimal::parse`, checked to give the very ticks tickcast's decoder gives: the same work.
 //! - `decode_native/tickcast_native_sse_json`: `NativeDecoder` on the same ticks as the JSON of
 //!   their SSE events (`shard::frame::write_json`, a superset of the native format: `seq`, `n`,
 //!   `kind`, `rx` too; 183 bytes).
@@ -290,11 +297,24 @@ fn binance_tick(
     }
 }
 
-fn serde_struct_all(lines: &[Line], out: &mut Vec<Tick>) -> usize {
+/// serde_json's, then sonic-rs's `from_slice` into the same borrowed structs.
+fn serde_envelope(json: &[u8]) -> Option<Envelope<'_>> {
+    serde_json::from_slice(json).ok()
+}
+
+fn sonic_envelope(json: &[u8]) -> Option<Envelope<'_>> {
+    sonic_rs::from_slice(json).ok()
+}
+
+fn struct_all(
+    lines: &[Line],
+    out: &mut Vec<Tick>,
+    parse: for<'a> fn(&'a [u8]) -> Option<Envelope<'a>>,
+) -> usize {
     let mut ticks = 0;
     for line in lines {
         out.clear();
-        let Ok(envelope) = serde_json::from_slice::<Envelope>(&line.json) else {
+        let Some(envelope) = parse(&line.json) else {
             continue;
         };
         let (Some(_), Some(ev)) = (envelope.stream, envelope.data) else {
@@ -324,22 +344,60 @@ fn serde_struct_all(lines: &[Line], out: &mut Vec<Tick>) -> usize {
     ticks
 }
 
-fn serde_value_all(lines: &[Line], out: &mut Vec<Tick>) -> usize {
+/// What [`value_all`] needs of a JSON DOM: serde_json's `Value` and sonic-rs's.
+trait Dom: Sized {
+    fn parse(json: &[u8]) -> Option<Self>;
+    fn field(&self, key: &str) -> Option<&Self>;
+    fn text(&self) -> Option<&str>;
+    fn number(&self) -> Option<u64>;
+}
+
+impl Dom for serde_json::Value {
+    fn parse(json: &[u8]) -> Option<Self> {
+        serde_json::from_slice(json).ok()
+    }
+    fn field(&self, key: &str) -> Option<&Self> {
+        self.get(key)
+    }
+    fn text(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn number(&self) -> Option<u64> {
+        self.as_u64()
+    }
+}
+
+/// A DOM on sonic-rs's arena, strings borrowed or copied into it.
+impl Dom for sonic_rs::Value {
+    fn parse(json: &[u8]) -> Option<Self> {
+        sonic_rs::from_slice(json).ok()
+    }
+    fn field(&self, key: &str) -> Option<&Self> {
+        sonic_rs::JsonValueTrait::get(self, key)
+    }
+    fn text(&self) -> Option<&str> {
+        sonic_rs::JsonValueTrait::as_str(self)
+    }
+    fn number(&self) -> Option<u64> {
+        sonic_rs::JsonValueTrait::as_u64(self)
+    }
+}
+
+/// A whole-document parse into a DOM (maps and strings allocated, as most quick integrations
+/// do), then the same extraction.
+fn value_all<V: Dom>(lines: &[Line], out: &mut Vec<Tick>) -> usize {
     let mut ticks = 0;
     for line in lines {
         out.clear();
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&line.json) else {
+        let Some(value) = V::parse(&line.json) else {
             continue;
         };
-        let (Some(_), Some(ev)) = (value.get("stream"), value.get("data")) else {
+        let (Some(_), Some(ev)) = (value.field("stream"), value.field("data")) else {
             continue;
         };
-        let text = |key: &str| ev.get(key).and_then(serde_json::Value::as_str);
+        let text = |key: &str| ev.field(key).and_then(V::text);
         let book = [text("b"), text("B"), text("a"), text("A")];
-        let time = ev
-            .get("T")
-            .or_else(|| ev.get("E"))
-            .and_then(serde_json::Value::as_u64);
+        let time = ev.field("T").or_else(|| ev.field("E")).and_then(V::number);
         if let Some(tick) = binance_tick(
             text("e"),
             text("s"),
@@ -347,7 +405,7 @@ fn serde_value_all(lines: &[Line], out: &mut Vec<Tick>) -> usize {
             text("q"),
             book,
             time,
-            ev.get("u").is_some(),
+            ev.field("u").is_some(),
             line.rx,
         ) {
             out.push(tick);
@@ -385,13 +443,25 @@ struct FloatTick {
     rx: u64,
 }
 
-fn serde_native_all(lines: &[Line], out: &mut Vec<FloatTick>) -> usize {
+fn serde_native(json: &[u8]) -> Option<NativeLine<'_>> {
+    serde_json::from_slice(json).ok()
+}
+
+fn sonic_native(json: &[u8]) -> Option<NativeLine<'_>> {
+    sonic_rs::from_slice(json).ok()
+}
+
+fn native_struct_all(
+    lines: &[Line],
+    out: &mut Vec<FloatTick>,
+    parse: for<'a> fn(&'a [u8]) -> Option<NativeLine<'a>>,
+) -> usize {
     let mut ticks = 0;
     let positive = |v: Option<f64>| v.filter(|v| *v > 0.0);
     let non_negative = |v: Option<f64>| v.filter(|v| *v >= 0.0);
     for line in lines {
         out.clear();
-        let Ok(raw) = serde_json::from_slice::<NativeLine>(&line.json) else {
+        let Some(raw) = parse(&line.json) else {
             continue;
         };
         let Ok(symbol) = Symbol::new(&raw.sym) else {
@@ -415,6 +485,61 @@ fn serde_native_all(lines: &[Line], out: &mut Vec<FloatTick>) -> usize {
             ts: raw.ts,
             rx: line.rx,
         });
+        ticks += 1;
+        black_box(&out[..]);
+    }
+    ticks
+}
+
+/// The native fields with the prices as sonic-rs's `RawNumber` (the number's text), so the
+/// prices can be exact: the same work as tickcast's native decoder, unlike the `f64` baselines.
+#[derive(Deserialize)]
+struct NativeExact<'a> {
+    #[serde(borrow)]
+    sym: Cow<'a, str>,
+    px: Option<sonic_rs::RawNumber>,
+    qty: Option<sonic_rs::RawNumber>,
+    bid: Option<sonic_rs::RawNumber>,
+    bid_qty: Option<sonic_rs::RawNumber>,
+    ask: Option<sonic_rs::RawNumber>,
+    ask_qty: Option<sonic_rs::RawNumber>,
+    ts: u64,
+}
+
+fn sonic_native_exact_all(lines: &[Line], out: &mut Vec<Tick>) -> usize {
+    let mut ticks = 0;
+    fn text(n: &Option<sonic_rs::RawNumber>) -> Option<&str> {
+        n.as_ref().map(sonic_rs::RawNumber::as_str)
+    }
+    for line in lines {
+        out.clear();
+        let Ok(raw) = sonic_rs::from_slice::<NativeExact>(&line.json) else {
+            continue;
+        };
+        let Ok(symbol) = Symbol::new(&raw.sym) else {
+            continue;
+        };
+        let px = price(text(&raw.px));
+        let tick = Tick {
+            symbol,
+            kind: if px.is_some() {
+                TickKind::Trade
+            } else {
+                TickKind::Quote
+            },
+            px,
+            qty: size(text(&raw.qty)),
+            bid: price(text(&raw.bid)),
+            bid_qty: size(text(&raw.bid_qty)),
+            ask: price(text(&raw.ask)),
+            ask_qty: size(text(&raw.ask_qty)),
+            ts: raw.ts,
+            rx: line.rx,
+        };
+        if tick.px.is_none() && tick.bid.is_none() && tick.ask.is_none() || tick.ts == 0 {
+            continue;
+        }
+        out.push(tick);
         ticks += 1;
         black_box(&out[..]);
     }
@@ -446,8 +571,10 @@ fn decode<M: Measurement>(c: &mut Criterion<M>) {
         tickcast_all(&mut Decoder::new(Format::Auto), &lines, &mut out),
         expected
     );
-    assert_eq!(serde_struct_all(&lines, &mut out), expected);
-    assert_eq!(serde_value_all(&lines, &mut out), expected);
+    assert_eq!(struct_all(&lines, &mut out, serde_envelope), expected);
+    assert_eq!(value_all::<serde_json::Value>(&lines, &mut out), expected);
+    assert_eq!(struct_all(&lines, &mut out, sonic_envelope), expected);
+    assert_eq!(value_all::<sonic_rs::Value>(&lines, &mut out), expected);
     eprintln!(
         "decode: {} lines, {expected} ticks from {}",
         lines.len(),
@@ -468,10 +595,16 @@ fn decode<M: Measurement>(c: &mut Criterion<M>) {
         b.iter(|| tickcast_all(&mut decoder, &lines, &mut out))
     });
     group.bench_function("serde_json_struct", |b| {
-        b.iter(|| serde_struct_all(&lines, &mut out))
+        b.iter(|| struct_all(&lines, &mut out, serde_envelope))
     });
     group.bench_function("serde_json_value", |b| {
-        b.iter(|| serde_value_all(&lines, &mut out))
+        b.iter(|| value_all::<serde_json::Value>(&lines, &mut out))
+    });
+    group.bench_function("sonic_rs_struct", |b| {
+        b.iter(|| struct_all(&lines, &mut out, sonic_envelope))
+    });
+    group.bench_function("sonic_rs_value", |b| {
+        b.iter(|| value_all::<sonic_rs::Value>(&lines, &mut out))
     });
     group.finish();
 
@@ -509,7 +642,19 @@ fn decode<M: Measurement>(c: &mut Criterion<M>) {
         ticks.len()
     );
     let mut float_out = Vec::with_capacity(16);
-    assert_eq!(serde_native_all(&native, &mut float_out), native.len());
+    assert_eq!(
+        native_struct_all(&native, &mut float_out, serde_native),
+        native.len()
+    );
+    assert_eq!(
+        native_struct_all(&native, &mut float_out, sonic_native),
+        native.len()
+    );
+    assert_eq!(sonic_native_exact_all(&native, &mut out), native.len());
+    for (tick, line) in ticks.iter().zip(&native) {
+        sonic_native_exact_all(std::slice::from_ref(line), &mut out);
+        assert_eq!(out.first(), Some(tick), "sonic-rs exact: same tick");
+    }
     let mut decoder = Decoder::new(Format::Native);
     assert_eq!(tickcast_all(&mut decoder, &native, &mut out), native.len());
     let bytes = |lines: &[Line]| lines.iter().map(|l| l.json.len()).sum::<usize>() / lines.len();
@@ -533,7 +678,13 @@ fn decode<M: Measurement>(c: &mut Criterion<M>) {
         b.iter(|| tickcast_all(&mut decoder, &native, &mut out))
     });
     group.bench_function("serde_json_struct", |b| {
-        b.iter(|| serde_native_all(&native, &mut float_out))
+        b.iter(|| native_struct_all(&native, &mut float_out, serde_native))
+    });
+    group.bench_function("sonic_rs_struct", |b| {
+        b.iter(|| native_struct_all(&native, &mut float_out, sonic_native))
+    });
+    group.bench_function("sonic_rs_exact", |b| {
+        b.iter(|| sonic_native_exact_all(&native, &mut out))
     });
     group.bench_function("tickcast_native_sse_json", |b| {
         b.iter(|| native_all(&mut native_decoder, &sse_json, &mut out))

@@ -2,8 +2,8 @@
 //!
 //! tickcast's event data is a flat JSON object of strings and numbers
 //! (`{"sym":"LT0001","seq":7,"n":3,"kind":"trade","px":100.25,"qty":3,"ts":..,"rx":..}`), and so
-//! is what the nchan publisher posts. [`TickData::scan`] walks the keys once with `memchr` and
-//! picks out the few it needs; it never allocates and never fails: a field it cannot read is
+//! is what the nchan publisher posts. [`TickData::scan`] walks the keys once and picks out the
+//! few it needs; it never allocates and never fails: a field it cannot read is
 //! `None`, and the caller counts that. A full JSON parse per delivered event would make the load
 //! generator, not the server, the bottleneck.
 
@@ -30,9 +30,9 @@ impl<'a> TickData<'a> {
     pub fn scan(data: &'a [u8]) -> Self {
         let mut out = Self::default();
         let mut at = 0;
-        while let Some(open) = memchr::memchr(b'"', &data[at..]) {
+        while let Some(open) = find(b'"', &data[at..]) {
             let key_start = at + open + 1;
-            let Some(close) = memchr::memchr(b'"', &data[key_start..]) else {
+            let Some(close) = find(b'"', &data[key_start..]) else {
                 break;
             };
             let key = &data[key_start..key_start + close];
@@ -46,7 +46,7 @@ impl<'a> TickData<'a> {
             match data.get(value_start) {
                 Some(b'"') => {
                     let start = value_start + 1;
-                    let Some(len) = memchr::memchr(b'"', &data[start..]) else {
+                    let Some(len) = find(b'"', &data[start..]) else {
                         break;
                     };
                     if key == b"sym" {
@@ -56,8 +56,8 @@ impl<'a> TickData<'a> {
                 }
                 Some(b'{' | b'[') | None => break,
                 Some(_) => {
-                    let len = memchr::memchr2(b',', b'}', &data[value_start..])
-                        .unwrap_or(data.len() - value_start);
+                    let len =
+                        find2(b',', b'}', &data[value_start..]).unwrap_or(data.len() - value_start);
                     let value = data[value_start..value_start + len].trim_ascii_end();
                     let slot = match key {
                         b"seq" => &mut out.seq,
@@ -79,9 +79,24 @@ impl<'a> TickData<'a> {
     }
 }
 
+/// Index of the first `byte` in `hay`. Every span searched here is a few bytes long (a key, a
+/// value, the `,"` between two fields), where a plain loop beats `memchr`'s SIMD set-up and
+/// indirect call per search: the load generator's CPU per event fell by a fifth at S4's rates
+/// (BENCHMARKS.md, session 4).
+#[inline]
+fn find(byte: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == byte)
+}
+
+/// Index of the first `a` or `b` in `hay` (see [`find`]).
+#[inline]
+fn find2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&x| x == a || x == b)
+}
+
 /// A JSON number that is a non-negative integer (`3`, `3.0`, `3.00`), else `None`.
 fn whole_number(text: &[u8]) -> Option<u64> {
-    let (int, frac) = match memchr::memchr(b'.', text) {
+    let (int, frac) = match find(b'.', text) {
         Some(dot) => (&text[..dot], &text[dot + 1..]),
         None => (text, &b""[..]),
     };
