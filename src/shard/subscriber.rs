@@ -202,8 +202,14 @@ pub struct Subscriber {
     pub complete: bool,
     /// Absolute index of `queue[0]`, so positions survive pops.
     head_abs: u64,
-    positions: HashMap<SymbolId, u64>,
+    /// Where each symbol's unsent tick is, while conflating.
+    positions: Positions,
 }
+
+/// Symbol id -> absolute queue index. foldhash, not the standard SipHash: ids are small dense
+/// integers the sequencer assigns (nothing a client chooses), and SipHash was 45% of a conflating
+/// push (`benches/fanout.rs`, BENCHMARKS.md session 4).
+type Positions = HashMap<SymbolId, u64, foldhash::fast::RandomState>;
 
 impl Subscriber {
     /// A subscriber that conflates once more than `capacity` live events are unsent.
@@ -223,7 +229,7 @@ impl Subscriber {
             conflating: false,
             complete: false,
             head_abs: 0,
-            positions: HashMap::new(),
+            positions: Positions::default(),
         }
     }
 
@@ -394,7 +400,7 @@ impl Subscriber {
             self.head_abs = 0;
             release_if_large(&mut self.queue);
             if self.positions.capacity() > KEEP_CAPACITY {
-                self.positions = HashMap::new();
+                self.positions = Positions::default();
             }
         }
         (events, bytes, live)
