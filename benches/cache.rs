@@ -13,8 +13,8 @@ use std::thread;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tickcast::cache::{LatestPrices, UniverseKind};
+use tickcast::frame::Frame;
 use tickcast::ring::Event;
-use tickcast::shard::frame::Frame;
 use tickcast::tick::{Decimal, Symbol, SymbolId, Tick};
 
 const SYMBOLS: u32 = 500;

@@ -36,7 +36,7 @@
 //! - `decode_native/sonic_rs_exact`: sonic-rs with the prices as `RawNumber` (their text) and
 //!   `Decimal::parse`, checked to give the very ticks tickcast's decoder gives: the same work.
 //! - `decode_native/tickcast_native_sse_json`: `NativeDecoder` on the same ticks as the JSON of
-//!   their SSE events (`shard::frame::write_json`, a superset of the native format: `seq`, `n`,
+//!   their SSE events (`frame::write_json`, a superset of the native format: `seq`, `n`,
 //!   `kind`, `rx` too; 183 bytes).
 //!
 //! Time is the bench thread's on-CPU time (`/proc/thread-self/schedstat`), so throughput is per
@@ -77,7 +77,7 @@ use serde::Deserialize;
 
 use tickcast::feed::native::NativeDecoder;
 use tickcast::feed::venue::{Decoded, Decoder, Format};
-use tickcast::shard::frame::write_json;
+use tickcast::frame::write_json;
 use tickcast::tick::{Decimal, Symbol, Tick, TickKind};
 
 /// The real recording, and the in-repo sample used when the shared file is absent.

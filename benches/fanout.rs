@@ -16,17 +16,17 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tickcast::cache::{LatestPrices, UniverseKind};
-use tickcast::config::{Invocation, parse_from};
+use tickcast::frame::Frame;
 use tickcast::metrics::Metrics;
 use tickcast::ring::{Event, Ring};
-use tickcast::shard::frame::Frame;
+use tickcast::shard::coalesce::{self, Coalesce};
 use tickcast::shard::subscriber::{Filter, Mode, Queued, Subscriber};
-use tickcast::shard::{Fill, ShardState, Shared, Start};
+use tickcast::shard::{Fill, ShardSettings, ShardState, Shared, Start};
 use tickcast::tick::{Decimal, Symbol, SymbolId, Tick};
 
 const SUBSCRIBERS: usize = 10_000;
@@ -37,22 +37,23 @@ fn tick(symbol: Symbol) -> Tick {
 }
 
 fn fanout(c: &mut Criterion) {
-    let Ok(Invocation::Serve { config, .. }) =
-        parse_from(["tickcast", "--shards", "1", "--subscriber-buffer", "64"])
-    else {
-        panic!("config");
+    let settings = ShardSettings {
+        heartbeat: Duration::from_secs(15),
+        retry: Duration::from_secs(2),
+        subscriber_buffer: 64,
+        coalesce: Coalesce::Auto {
+            max: coalesce::DEFAULT_AUTO_MAX,
+        },
     };
     let symbol = Symbol::new("SYN0001").expect("symbol");
     let (ring, mut writer) = Ring::with_writer(1 << 16, 1);
     let cache = Arc::new(LatestPrices::new(UniverseKind::Closed, &[symbol]));
     let shared = Arc::new(Shared {
-        config,
+        settings,
         ring,
         cache: cache.clone(),
         metrics: Arc::new(Metrics::new(1)),
         draining: AtomicBool::new(false),
-        synthetic: false,
-        started: Instant::now(),
     });
     let shard = ShardState::new(0, shared);
     let universe = cache.universe();

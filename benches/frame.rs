@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tickcast::shard::frame::Frame;
+use tickcast::frame::Frame;
 use tickcast::tick::{Decimal, Symbol, Tick, TickKind};
 
 fn tick() -> Tick {

@@ -13,8 +13,8 @@ use std::thread;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use crossbeam::queue::ArrayQueue;
+use tickcast::frame::Frame;
 use tickcast::ring::{Event, ReadError, Ring};
-use tickcast::shard::frame::Frame;
 use tickcast::tick::{Decimal, Symbol, SymbolId, Tick};
 
 const BATCH: u64 = 4096;

@@ -4,7 +4,7 @@
 //!
 //! - [`feed`]: sources (synthetic market, TCP native JSON lines) decode lines into
 //!   [`tick::Tick`]s and send them to the [`feed::sequencer`], the single writer that numbers
-//!   each tick, encodes its SSE frame once ([`shard::frame`]), and publishes it to:
+//!   each tick, encodes its SSE frame once ([`frame`]), and publishes it to:
 //! - [`ring`]: the lock-free ring of recent events (resume, shard fan-out), whose slots are
 //!   [`slot::ArcSlot`]s (the crate's only `unsafe`), and
 //! - [`cache`]: the arc-swapped latest event per symbol and the symbol universe.
@@ -23,6 +23,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod feed;
+pub mod frame;
 pub mod http;
 pub mod metrics;
 pub mod replay;

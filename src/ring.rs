@@ -49,8 +49,8 @@ pub struct Event {
     /// When tickcast received the tick (ns since the Unix epoch), for latency metrics. The rest
     /// of the tick lives only in its frame: every byte here is paid again in each ring slot.
     pub rx: u64,
-    /// The encoded frames, see [`crate::shard::frame`].
-    pub frame: crate::shard::frame::Frame,
+    /// The encoded frames, see [`crate::frame`].
+    pub frame: crate::frame::Frame,
 }
 
 /// Why [`Ring::read`] returned no event.
@@ -259,7 +259,7 @@ impl RingReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shard::frame::Frame;
+    use crate::frame::Frame;
     use crate::tick::{Decimal, Symbol, Tick};
 
     fn event(seq: Seq) -> Arc<Event> {

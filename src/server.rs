@@ -23,6 +23,7 @@ use crate::cache::{LatestPrices, UniverseKind};
 use crate::config::{Config, FeedSource};
 use crate::feed::sequencer::Sequencer;
 use crate::feed::{synthetic, tcp};
+use crate::http::{Http, HttpState};
 use crate::metrics::Metrics;
 use crate::ring::Ring;
 use crate::shard::{self, ShardHandle, Shared};
@@ -75,24 +76,27 @@ pub async fn run(
     let (ring, ring_writer) = Ring::with_writer(config.ring_capacity, config.seq_base);
     let cache = Arc::new(LatestPrices::new(kind, &declared));
     let shared = Arc::new(Shared {
-        config: config.clone(),
+        settings: config.shard_settings(),
         ring: ring.clone(),
         cache: cache.clone(),
         metrics: metrics.clone(),
         draining: AtomicBool::new(false),
+    });
+    // The connection service of every shard: the shard knows nothing of HTTP.
+    let http = Http::new(HttpState {
+        settings: config.http_settings(),
         synthetic,
+        shards: config.shards,
         started: Instant::now(),
     });
 
     let http_stop = CancellationToken::new();
     let mut shards: Vec<ShardHandle> = Vec::with_capacity(config.shards);
     for id in 0..config.shards {
-        let handle =
-            shard::spawn(id, shared.clone(), http_stop.child_token()).map_err(|source| {
-                ServerError::Spawn {
-                    what: "shard",
-                    source,
-                }
+        let handle = shard::spawn(id, shared.clone(), http.clone(), http_stop.child_token())
+            .map_err(|source| ServerError::Spawn {
+                what: "shard",
+                source,
             })?;
         shards.push(handle);
     }

@@ -1114,7 +1114,7 @@ mod tests {
         assert!(ticks.len() > 1500);
         for (n, tick) in ticks.iter().enumerate() {
             let mut line = Vec::new();
-            crate::shard::frame::write_json(&mut line, n as u64 + 1, 1, tick);
+            crate::frame::write_json(&mut line, n as u64 + 1, 1, tick);
             assert!(same_tape_both_ways(&line));
             assert_eq!(NativeDecoder::new().decode(&line, tick.rx), Ok(*tick));
         }

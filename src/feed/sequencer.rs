@@ -30,9 +30,9 @@ use tokio::sync::{Notify, mpsc};
 
 use super::{Reject, RejectLog};
 use crate::cache::{LatestPrices, UniverseKind};
+use crate::frame::FrameArena;
 use crate::metrics::Metrics;
 use crate::ring::{Event, RingWriter};
-use crate::shard::frame::FrameArena;
 use crate::tick::{Symbol, SymbolId, Tick};
 
 /// Ticks decoded together from one read of a source.

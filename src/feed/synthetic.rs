@@ -13,8 +13,19 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::sequencer::TickBatch;
-use crate::config::SyntheticConfig;
+
 use crate::tick::{Decimal, Symbol, Tick, TickKind};
+
+/// The synthetic market's settings.
+#[derive(Debug, Clone)]
+pub struct SyntheticConfig {
+    /// Number of symbols.
+    pub symbols: usize,
+    /// Ticks per second in total.
+    pub rate: f64,
+    /// Random seed.
+    pub seed: u64,
+}
 
 /// How often the pacing loop emits the ticks due since its last run.
 const PACING_INTERVAL: Duration = Duration::from_millis(2);

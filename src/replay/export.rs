@@ -9,12 +9,26 @@
 
 use std::collections::HashMap;
 use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::ReplaySpec;
 use super::source::{Merger, ReplayError};
-use crate::config::ExportConfig;
 use crate::tick::{Decimal, Symbol, Tick};
+
+/// `tickcast replay ... --to jsonl|csv`.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// What to read.
+    pub spec: ReplaySpec,
+    /// Output format.
+    pub format: ExportFormat,
+    /// Output file (standard output when `None`).
+    pub out: Option<PathBuf>,
+    /// First sequence number.
+    pub seq_base: u64,
+}
 
 /// Output format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +74,7 @@ impl<W: Write> Exporter<W> {
         self.next_seq += 1;
         self.line.clear();
         match self.format {
-            ExportFormat::Jsonl => crate::shard::frame::write_json(&mut self.line, seq, *n, tick),
+            ExportFormat::Jsonl => crate::frame::write_json(&mut self.line, seq, *n, tick),
             ExportFormat::Csv => write_csv(&mut self.line, seq, *n, tick),
         }
         self.line.push(b'\n');

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::ReplaySpec;
 use super::pace::{Pacer, Speed};
 use super::source::{Merger, ReplayError};
-use crate::config::ReplaySpec;
 use crate::feed::sequencer::TickBatch;
 use crate::metrics::Metrics;
 

@@ -22,10 +22,41 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::container::write_record_line;
-use crate::config::{RecordConfig, RecordSource, Rotate};
 use crate::feed::Reject;
 use crate::feed::lines::LineFramer;
 use crate::feed::synthetic::Market;
+use crate::feed::synthetic::SyntheticConfig;
+
+/// What `tickcast record` listens to.
+#[derive(Debug, Clone)]
+pub enum RecordSource {
+    /// Feed clients on this address.
+    TcpListen(SocketAddr),
+    /// The synthetic market, as native JSON lines.
+    Synthetic(SyntheticConfig),
+}
+
+/// When `tickcast record` starts a new file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotate {
+    /// After this many bytes of records (before compression).
+    Size(u64),
+    /// After this much time.
+    Every(Duration),
+}
+
+/// `tickcast record`.
+#[derive(Debug, Clone)]
+pub struct RecordConfig {
+    /// The live source.
+    pub source: RecordSource,
+    /// Output path (pattern, with rotation).
+    pub out: PathBuf,
+    /// Rotation, if any.
+    pub rotate: Option<Rotate>,
+    /// Longest accepted line.
+    pub max_line: usize,
+}
 
 /// How often buffered records are pushed to the file (and the compressor's block closed).
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -354,7 +385,7 @@ async fn record_connection(
 }
 
 async fn synthetic_lines(
-    config: crate::config::SyntheticConfig,
+    config: SyntheticConfig,
     tx: std_mpsc::SyncSender<Line>,
     stop: CancellationToken,
 ) {
@@ -382,7 +413,7 @@ async fn synthetic_lines(
             let mut bytes = Vec::with_capacity(200);
             // The native format's fields are a subset of the event object; extra fields
             // (seq, n, kind, rx) are ignored by the native decoder.
-            crate::shard::frame::write_json(&mut bytes, seq, seq, &tick);
+            crate::frame::write_json(&mut bytes, seq, seq, &tick);
             if tx
                 .send(Line {
                     rx,

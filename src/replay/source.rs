@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::ReplaySpec;
 use super::container::{ContainerError, ReadOptions, RecordError, RecordReader, Skip};
-use crate::config::ReplaySpec;
 use crate::feed::Reject;
 use crate::feed::venue::{Decoded, Decoder, skip};
 use crate::tick::{Tick, TickKind};

@@ -14,9 +14,41 @@
 //! keeps it from flapping: widening the window lowers the busy fraction it reacts to.
 //! Must never block or sleep itself; it only computes the window.
 
+use std::str::FromStr;
 use std::time::Duration;
 
-use crate::config::Coalesce;
+/// The longest coalescing window accepted (`--coalesce`, `--coalesce-max`).
+pub const MAX_WINDOW: Duration = Duration::from_secs(1);
+/// The widest window of `--coalesce auto` unless `--coalesce-max` says otherwise.
+pub const DEFAULT_AUTO_MAX: Duration = Duration::from_millis(16);
+
+/// How often at most a shard hands new ticks to its streams (`--coalesce`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coalesce {
+    /// Always this window (zero: every tick at once).
+    Fixed(Duration),
+    /// No window while the shard is lightly loaded, up to `max` as it gets busy.
+    Auto {
+        /// The widest window.
+        max: Duration,
+    },
+}
+
+impl FromStr for Coalesce {
+    type Err = String;
+
+    /// `auto` (up to [`DEFAULT_AUTO_MAX`]) or a duration (`5ms`, `0s`).
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.trim().eq_ignore_ascii_case("auto") {
+            return Ok(Coalesce::Auto {
+                max: DEFAULT_AUTO_MAX,
+            });
+        }
+        humantime::parse_duration(text)
+            .map(Coalesce::Fixed)
+            .map_err(|e| format!("expected `auto` or a duration such as 5ms: {e}"))
+    }
+}
 
 /// Busy fraction above which `auto` widens the window.
 pub const HIGH_BUSY: f64 = 0.5;

@@ -14,11 +14,11 @@
 //! Must never encode a frame, lock, or block; and never hold a `RefCell` borrow across `.await`.
 
 pub mod coalesce;
-pub mod frame;
 pub mod subscriber;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,10 +33,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cache::LatestPrices;
-use crate::config::Config;
 use crate::metrics::{Metrics, ShardMetrics};
 use crate::ring::{Event, ReadError, Ring};
 use crate::tick::{Seq, Symbol, SymbolId};
+use coalesce::Coalesce;
 use subscriber::{Ending, Filter, Mode, Queued, Subscriber};
 
 /// Ring events dispatched before the dispatcher yields to let bodies write.
@@ -56,22 +56,45 @@ pub type Chunks = smallvec::SmallVec<[Bytes; INLINE_CHUNKS]>;
 /// Ring entries a resuming subscriber scans per poll.
 const CATCH_UP_SCAN: u64 = 16_384;
 
+/// A shard's settings; `config` fills them from the flags.
+#[derive(Debug, Clone)]
+pub struct ShardSettings {
+    /// Interval of `: hb` comments on idle streams (`--heartbeat`).
+    pub heartbeat: Duration,
+    /// Reconnection delay suggested in the `retry:` field (`--retry`).
+    pub retry: Duration,
+    /// Events queued per subscriber before conflation (`--subscriber-buffer`).
+    pub subscriber_buffer: usize,
+    /// How often at most the shard hands new ticks to its streams (`--coalesce`).
+    pub coalesce: Coalesce,
+}
+
 /// What every shard shares (read-only or atomic).
 pub struct Shared {
-    /// The validated settings.
-    pub config: Config,
+    /// The shards' settings.
+    pub settings: ShardSettings,
     /// The ring of recent events.
     pub ring: Arc<Ring>,
     /// Latest prices and the universe.
     pub cache: Arc<LatestPrices>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// True once shutdown began (health reports 503).
+    /// True once shutdown began (health reports 503, new streams are refused).
     pub draining: AtomicBool,
-    /// Whether a synthetic feed is configured.
-    pub synthetic: bool,
-    /// Process start (for uptime).
-    pub started: std::time::Instant,
+}
+
+/// What a shard thread does with each connection it adopts: the seam between the shard and the
+/// protocol spoken on the connection. The shard owns the thread, the dispatcher and the
+/// subscribers, and counts the connection until the future returns; it knows nothing of HTTP.
+/// `server` wires in [`crate::http::Http`]; tests and benches can give their own.
+pub trait Service: Clone + Send + 'static {
+    /// Serves `stream` on the shard's thread until it closes; `stop` begins its drain.
+    fn serve(
+        &self,
+        shard: Rc<ShardState>,
+        stream: std::net::TcpStream,
+        stop: CancellationToken,
+    ) -> impl Future<Output = ()> + 'static;
 }
 
 /// The handle the acceptor and the sequencer keep for a shard.
@@ -84,14 +107,16 @@ pub struct ShardHandle {
     pub thread: std::thread::JoinHandle<()>,
 }
 
-/// Starts shard `id`. `stop` begins its drain.
+/// Starts shard `id`, serving the connections it is handed with `service`. `stop` begins its
+/// drain.
 pub fn spawn(
     id: usize,
     shared: Arc<Shared>,
+    service: impl Service,
     stop: CancellationToken,
 ) -> std::io::Result<ShardHandle> {
     // The window's gauge is right from the start, before the thread runs.
-    let window = coalesce::Window::new(shared.config.coalesce).current();
+    let window = coalesce::Window::new(shared.settings.coalesce).current();
     shared
         .metrics
         .shard(id)
@@ -107,7 +132,7 @@ pub fn spawn(
         .name(format!("tickcast-shard-{id}"))
         .spawn(move || {
             let local = tokio::task::LocalSet::new();
-            local.block_on(&runtime, run(id, shared, rx, wake, stop));
+            local.block_on(&runtime, run(id, shared, service, rx, wake, stop));
         })?;
     Ok(ShardHandle {
         connections: tx,
@@ -119,6 +144,7 @@ pub fn spawn(
 async fn run(
     id: usize,
     shared: Arc<Shared>,
+    service: impl Service,
     mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>,
     notify: Arc<Notify>,
     stop: CancellationToken,
@@ -133,15 +159,16 @@ async fn run(
             stream = incoming.recv() => stream,
         };
         let Some(stream) = stream else { break };
-        match crate::http::prepare(stream, &shard.shared.config) {
-            Ok(stream) => {
-                connections.spawn_local(crate::http::serve(shard.clone(), stream, stop.clone()));
-            }
-            Err(error) => {
-                shard.metrics().connections.fetch_sub(1, Ordering::Relaxed);
-                tracing::debug!(%error, "could not adopt a connection");
-            }
-        }
+        let served = service.serve(shard.clone(), stream, stop.clone());
+        let counted = shard.clone();
+        connections.spawn_local(async move {
+            served.await;
+            // Counted up by the acceptor when it picked this shard.
+            counted
+                .metrics()
+                .connections
+                .fetch_sub(1, Ordering::Relaxed);
+        });
     }
     // Drain: dispatch what the ring still holds, then end every stream after its queue.
     while shard.dispatch_available() {}
@@ -180,12 +207,12 @@ async fn dispatcher(shard: Rc<ShardState>, notify: Arc<Notify>, stop: Cancellati
 
 /// Heartbeats, the once-a-second latency merge, and the `auto` coalescing window.
 async fn housekeeping(shard: Rc<ShardState>, stop: CancellationToken) {
-    let heartbeat = shard.shared.config.heartbeat;
+    let heartbeat = shard.shared.settings.heartbeat;
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut merge = tokio::time::interval(Duration::from_secs(1));
     let mut sample = tokio::time::interval(coalesce::SAMPLE_EVERY);
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut window = coalesce::Window::new(shard.shared.config.coalesce);
+    let mut window = coalesce::Window::new(shard.shared.settings.coalesce);
     let mut clock = if window.is_auto() {
         let clock = coalesce::ThreadClock::start();
         if clock.is_none() {
@@ -259,7 +286,7 @@ impl ShardState {
         // Start before the oldest event still held: events sequenced before this thread got
         // here are replayed by the dispatcher, not skipped.
         let cursor = shared.ring.oldest() - 1;
-        let retry_line = Bytes::from(format!("retry: {}\n\n", shared.config.retry.as_millis()));
+        let retry_line = Bytes::from(format!("retry: {}\n\n", shared.settings.retry.as_millis()));
         let shard = Self {
             id,
             subs: RefCell::new(Slab::new()),
@@ -272,7 +299,7 @@ impl ShardState {
             to_wake: RefCell::new(Vec::new()),
             to_detach: RefCell::new(Vec::new()),
             retry_line,
-            window: Cell::new(coalesce::Window::new(shared.config.coalesce).current()),
+            window: Cell::new(coalesce::Window::new(shared.settings.coalesce).current()),
             shared,
         };
         shard.set_window(shard.window.get());
@@ -314,7 +341,7 @@ impl ShardState {
         // seen now: a writer faster than this shard must not keep the request waiting.
         let target = self.shared.ring.head();
         while self.cursor.get() < target && self.dispatch_available() {}
-        let capacity = self.shared.config.subscriber_buffer;
+        let capacity = self.shared.settings.subscriber_buffer;
         let cursor = self.cursor.get();
         let ring = &self.shared.ring;
         let mut sub = Subscriber::new(filter, capacity, Mode::Live, cursor);
@@ -775,43 +802,44 @@ impl ShardState {
 mod tests {
     use std::sync::atomic::AtomicBool;
     use std::task::Waker;
-    use std::time::Instant;
 
     use super::*;
     use crate::cache::UniverseKind;
-    use crate::config::{Invocation, parse_from};
+    use crate::frame::Frame;
     use crate::ring::RingWriter;
-    use crate::shard::frame::Frame;
+    use crate::tick::{Decimal, Tick};
 
     const SYMBOLS: u32 = 4;
 
     fn shared() -> (Arc<Shared>, RingWriter) {
-        let Ok(Invocation::Serve { config, .. }) = parse_from(["tickcast", "--shards", "2"]) else {
-            panic!("config");
+        let settings = ShardSettings {
+            heartbeat: Duration::from_secs(15),
+            retry: Duration::from_secs(2),
+            subscriber_buffer: 1024,
+            coalesce: Coalesce::Auto {
+                max: coalesce::DEFAULT_AUTO_MAX,
+            },
         };
         let names: Vec<Symbol> = (0..SYMBOLS)
             .map(|i| Symbol::new(&format!("S{i}")).unwrap())
             .collect();
         let (ring, writer) = Ring::with_writer(1 << 12, 1);
         let shared = Arc::new(Shared {
-            config,
+            settings,
             ring,
             cache: Arc::new(LatestPrices::new(UniverseKind::Closed, &names)),
             metrics: Arc::new(Metrics::new(2)),
             draining: AtomicBool::new(false),
-            synthetic: false,
-            started: Instant::now(),
         });
         (shared, writer)
     }
 
     /// Publishes ticks `from..=to`, symbol `seq % SYMBOLS` (the sequencer's job).
     fn publish(writer: &mut RingWriter, from: Seq, to: Seq) {
-        let mut decoder = crate::feed::native::NativeDecoder::new();
         for seq in from..=to {
             let symbol_id = SymbolId((seq % u64::from(SYMBOLS)) as u32);
-            let line = format!(r#"{{"sym":"S{}","px":1,"ts":1}}"#, symbol_id.0);
-            let tick = decoder.decode(line.as_bytes(), 2).unwrap();
+            let symbol = Symbol::new(&format!("S{}", symbol_id.0)).unwrap();
+            let tick = Tick::trade(symbol, Decimal::new(1, 0).unwrap(), None, 1, 2);
             writer.push(Arc::new(Event {
                 seq,
                 symbol_id,

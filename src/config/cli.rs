@@ -1,0 +1,252 @@
+//! The command line: clap's derive structs for `tickcast`, `tickcast replay` and `tickcast
+//! record`, every flag with its help text and default.
+//!
+//! Place in the flow: [`super::parse`] reads the process's arguments into these; the `--config`
+//! file is merged under them ([`super::file`]); [`super::assemble`] validates the result into
+//! each stage's settings.
+//! Must never validate beyond what clap's value parsers do: ranges and contradictions are
+//! [`super::assemble`]'s, so a flag and the same setting in the file get the same checks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::values::parse_coalesce;
+use crate::shard::coalesce::Coalesce;
+
+/// tickcast: live market ticks to thousands of Server-Sent-Events subscribers.
+///
+/// Without a subcommand it serves (the flags below). `tickcast replay FILE...` serves recorded
+/// files, or converts them with `--to jsonl|csv`; `tickcast record` writes what a live source
+/// sends.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Server settings (when no subcommand is given).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    /// What to do instead of serving a live feed.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Replay recorded files: serve them as a live feed, or convert them (`--to jsonl|csv`).
+    Replay(Box<ReplayArgs>),
+    /// Record what a live source sends, with receive times, in a file replay reads back.
+    Record(RecordArgs),
+}
+
+/// `tickcast replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// Recorded files (plain, gzip or zstd; JSON lines, `<ns> <json>` lines, cryptofeed text
+    /// captures, or tickcast recordings). Several files are merged in timestamp order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Message format of the files: auto (detected per line), native, binance, coinbase,
+    /// coinbase-advanced, kraken, bitstamp.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+
+    /// Pace: a factor of the recorded speed (`1`, `10`, `0.5`) or `max` (as fast as possible).
+    #[arg(long, default_value = "1")]
+    pub speed: String,
+
+    /// Start again from the beginning after the last record (serving only).
+    #[arg(long = "loop")]
+    pub looping: bool,
+
+    /// Skip records received before this time (RFC 3339 such as `2024-08-08T23:55:00Z`, or
+    /// ns since the epoch).
+    #[arg(long)]
+    pub from: Option<String>,
+
+    /// Either an end time (as `--from`: stop after it) or an export format, `jsonl` or `csv`
+    /// (convert to normalized ticks instead of serving).
+    #[arg(long)]
+    pub to: Option<String>,
+
+    /// Export destination (with `--to jsonl|csv`); standard output when absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Largest backwards step of receive time tolerated inside one file; records further out of
+    /// order are rejected (`timestamp_out_of_order`).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub max_backstep: Duration,
+
+    /// Hold the replay until this many streams are open (serving only; 0: start at once). The
+    /// recording's clock starts then, so every client connected by that moment sees the whole
+    /// replay live, at its pace, instead of catching up from the ring (a benchmark's latency
+    /// then measures delivery, not how long the clients took to connect).
+    #[arg(long, default_value_t = 0)]
+    pub wait_subscribers: usize,
+
+    /// Server settings when serving the replay.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `tickcast record`.
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// The live source: `tcp-listen://HOST:PORT` (feed clients send lines) or `synthetic`.
+    #[arg(long)]
+    pub feed: String,
+
+    /// Output file; `.zst` or `.gz` compresses. With `--rotate`, a sequence number is inserted
+    /// before the extension (`ticks.000001.jsonl.zst`).
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Start a new file after this much data (`256MiB`, `1GB`) or time (`1h`, `15m`).
+    #[arg(long)]
+    pub rotate: Option<String>,
+
+    /// Longest accepted line in bytes; longer lines are counted and not recorded.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_line: usize,
+
+    /// Synthetic market settings when `--feed synthetic`.
+    #[arg(long, default_value_t = 500)]
+    pub synthetic_symbols: usize,
+
+    /// Synthetic ticks per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub synthetic_rate: f64,
+
+    /// Synthetic seed.
+    #[arg(long, default_value_t = 1)]
+    pub synthetic_seed: u64,
+}
+
+/// Server settings: the flags of `tickcast` (serve) and of `tickcast replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// A TOML file of settings (same names as the flags, with `_` for `-`; see README).
+    /// Flags given on the command line override it.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Validate the settings (flags and `--config` file), print them, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// HTTP listen address (port 0 picks a free port; the bound address is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// A tick source; repeat for several. `synthetic` (a built-in synthetic market) or
+    /// `tcp-listen://HOST:PORT[?format=NAME]` (newline-delimited JSON from any number of feed
+    /// clients; NAME: native (default), binance, coinbase, coinbase-advanced, kraken, bitstamp,
+    /// or auto to detect per line).
+    #[arg(long = "feed", default_value = "synthetic")]
+    pub feeds: Vec<String>,
+
+    /// Number of symbols of the synthetic market (named SYN0001, SYN0002, ...).
+    #[arg(long, default_value_t = 500)]
+    pub synthetic_symbols: usize,
+
+    /// Ticks per second of the synthetic market, over all its symbols.
+    #[arg(long, default_value_t = 2000.0)]
+    pub synthetic_rate: f64,
+
+    /// Seed of the synthetic market's random walk (same seed, same prices).
+    #[arg(long, default_value_t = 1)]
+    pub synthetic_seed: u64,
+
+    /// Comma-separated list of the only symbols that exist. Clients asking for others get 400,
+    /// feed lines for others are rejected. Without it, a TCP feed makes the universe open.
+    #[arg(long, value_delimiter = ',')]
+    pub universe: Option<Vec<String>>,
+
+    /// Shards (threads, each with its own single-threaded runtime). Default: number of cores.
+    #[arg(long)]
+    pub shards: Option<usize>,
+
+    /// Ticks kept for resume (rounded up to a power of two). The default holds 80 s at 100k
+    /// ticks/s; each held tick costs about 370 bytes (its ~230-byte frame, the event, the slot), so
+    /// the default ring takes about 3 GiB once full.
+    #[arg(long, default_value_t = 1 << 23)]
+    pub ring_capacity: usize,
+
+    /// Ticks older than this leave the ring even before it is full (0s: only when overwritten),
+    /// so memory follows the tick rate instead of growing until the ring wraps. A client that
+    /// resumes with an older `Last-Event-ID` gets a `reset` and fresh snapshots. Default: 60s
+    /// when serving feeds; off for `tickcast replay`, whose clients may ask for the whole
+    /// recording (`Last-Event-ID: 0`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub resume_window: Option<Duration>,
+
+    /// Interval of `: hb` comments on idle streams.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub heartbeat: Duration,
+
+    /// Reconnection delay suggested to clients in the `retry:` field.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub retry: Duration,
+
+    /// Events queued per subscriber before conflation (newest tick per symbol) takes over.
+    #[arg(long, default_value_t = 1024)]
+    pub subscriber_buffer: usize,
+
+    /// SO_SNDBUF of stream sockets in bytes (0: the kernel's default and autotuning).
+    #[arg(long, default_value_t = 0)]
+    pub sndbuf: usize,
+
+    /// TCP_NOTSENT_LOWAT of stream sockets in bytes (0: off): bounds the unsent data the kernel
+    /// queues per connection, so a slow client's backlog stays in tickcast's queue where
+    /// conflation can replace stale ticks.
+    #[arg(long, default_value_t = 65_536)]
+    pub notsent_lowat: u32,
+
+    /// How often at most a shard hands new ticks to its streams: `auto`, or a fixed window
+    /// such as `5ms` (`0s`: at once, always). At low per-stream rates each tick otherwise costs
+    /// one socket write per stream; a window packs the ticks that arrive within it into one
+    /// write, for at most that much added latency. `auto` uses no window while the shard's
+    /// thread is less than half busy and widens it (up to `--coalesce-max`) as it gets busier,
+    /// so latency is only traded for CPU when CPU runs short. At most 1s.
+    #[arg(long, default_value = "auto", value_parser = parse_coalesce)]
+    pub coalesce: Coalesce,
+
+    /// The widest window `--coalesce auto` may open (a 60 Hz dashboard redraws every 16 ms).
+    /// At most 1s.
+    #[arg(long, default_value = "16ms", value_parser = humantime::parse_duration)]
+    pub coalesce_max: Duration,
+
+    /// Longest time a graceful shutdown may take before connections are cut.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// Longest accepted feed line in bytes; longer lines are rejected and skipped.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_line: usize,
+
+    /// Most distinct symbols accepted from feeds (an open universe cannot grow without bound).
+    #[arg(long, default_value_t = 100_000)]
+    pub max_symbols: usize,
+
+    /// Most symbols one stream or snapshot request may name.
+    #[arg(long, default_value_t = 1024)]
+    pub max_symbols_per_request: usize,
+
+    /// First sequence number. Default: the start time in microseconds since the epoch, so ids
+    /// keep increasing across restarts and a client resuming from an earlier run is detected.
+    #[arg(long)]
+    pub seq_base: Option<u64>,
+
+    /// Let the kernel back this process's memory with transparent huge pages where the system
+    /// setting allows it (`/sys/kernel/mm/transparent_hugepage/enabled`). Off by default: the
+    /// allocator asks for huge pages on its heap, and the kernel's `khugepaged` then refills
+    /// partly freed 2 MiB regions in periodic passes, so RSS rises in steps of several MiB
+    /// long after start-up (BENCHMARKS.md, S5). Linux only; elsewhere it has no effect.
+    #[arg(long)]
+    pub transparent_huge_pages: bool,
+}

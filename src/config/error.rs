@@ -1,0 +1,71 @@
+//! Why a setting cannot be used: [`ConfigError`], reported by `main` with the flag or file
+//! field it concerns, before anything starts.
+
+use crate::tick::SymbolError;
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--feed` names no known source.
+    #[error("--feed {0:?}: expected `synthetic` or `tcp-listen://HOST:PORT`")]
+    BadFeed(String),
+    /// A `--universe` entry is not a valid symbol.
+    #[error("--universe entry {name:?}: {source}")]
+    BadUniverseSymbol {
+        /// The entry.
+        name: String,
+        /// Why.
+        source: SymbolError,
+    },
+    /// A numeric setting is out of range, or settings contradict each other.
+    #[error("{0}")]
+    OutOfRange(&'static str),
+    /// The command line does not parse.
+    #[error("{0}")]
+    Usage(String),
+    /// `--format` names no known message format.
+    #[error(
+        "--format {0:?}: expected auto, native, binance, coinbase, coinbase-advanced, kraken or bitstamp"
+    )]
+    BadFormat(String),
+    /// `--speed` is neither a positive factor nor `max`.
+    #[error("--speed {0:?}: expected a positive factor such as 1 or 10, or max")]
+    BadSpeed(String),
+    /// A time bound does not parse.
+    #[error("{flag} {text:?}: expected RFC 3339 (2024-08-08T23:55:00Z) or ns since the epoch")]
+    BadTime {
+        /// The flag.
+        flag: &'static str,
+        /// The value.
+        text: String,
+    },
+    /// `--rotate` is neither a size nor a duration.
+    #[error(
+        "--rotate {0:?}: expected a size (512MiB, 1GB; at least 4096 bytes) or a duration (15m, 1h)"
+    )]
+    BadRotate(String),
+    /// The `--config` file cannot be read.
+    #[error("--config {path}: {source}")]
+    FileRead {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The `--config` file is not valid TOML for these settings (unknown key, wrong type...).
+    #[error("--config {path}: {message}")]
+    FileParse {
+        /// The file.
+        path: String,
+        /// What the parser said, with line and column.
+        message: String,
+    },
+    /// A value in the `--config` file is not usable.
+    #[error("--config: {field}: {message}")]
+    FileValue {
+        /// The setting.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+}

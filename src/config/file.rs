@@ -1,0 +1,159 @@
+//! The `--config` TOML file: every field optional and documented, unknown fields refused, merged
+//! under the flags given on the command line.
+//!
+//! Place in the flow: [`super::parse`] merges the file into [`ServeArgs`] before validation, so a
+//! setting comes from the command line if given there, else from the file, else its default.
+//! Must never override a flag the command line set.
+
+use std::net::SocketAddr;
+
+use clap::ArgMatches;
+
+use super::ConfigError;
+use super::cli::ServeArgs;
+use super::values::parse_coalesce;
+
+/// The `--config` file: every field optional, unknown fields refused.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// HTTP listen address, e.g. `"0.0.0.0:8080"`.
+    pub listen: Option<SocketAddr>,
+    /// Tick sources, e.g. `["synthetic", "tcp-listen://127.0.0.1:9000"]`.
+    pub feeds: Option<Vec<String>>,
+    /// Symbols of the synthetic market.
+    pub synthetic_symbols: Option<usize>,
+    /// Synthetic ticks per second, in total.
+    pub synthetic_rate: Option<f64>,
+    /// Seed of the synthetic random walk.
+    pub synthetic_seed: Option<u64>,
+    /// The only symbols that exist (closes the universe).
+    pub universe: Option<Vec<String>>,
+    /// Shard threads.
+    pub shards: Option<usize>,
+    /// Ticks kept for resume.
+    pub ring_capacity: Option<usize>,
+    /// Age after which ticks leave the ring, e.g. `"60s"` (`"0s"`: only when overwritten).
+    pub resume_window: Option<String>,
+    /// Heartbeat interval, e.g. `"15s"`.
+    pub heartbeat: Option<String>,
+    /// `retry:` hint, e.g. `"2s"`.
+    pub retry: Option<String>,
+    /// Events queued per subscriber before conflation.
+    pub subscriber_buffer: Option<usize>,
+    /// SO_SNDBUF of stream sockets (0 = kernel default).
+    pub sndbuf: Option<usize>,
+    /// TCP_NOTSENT_LOWAT of stream sockets (0 = off).
+    pub notsent_lowat: Option<u32>,
+    /// How often at most a shard hands new ticks to its streams: `"auto"` or e.g. `"5ms"`.
+    pub coalesce: Option<String>,
+    /// The widest window of `coalesce = "auto"`, e.g. `"16ms"`.
+    pub coalesce_max: Option<String>,
+    /// Bound on graceful shutdown, e.g. `"5s"`.
+    pub drain_timeout: Option<String>,
+    /// Longest feed line in bytes.
+    pub max_line: Option<usize>,
+    /// Most distinct symbols an open universe accepts.
+    pub max_symbols: Option<usize>,
+    /// Most symbols per request.
+    pub max_symbols_per_request: Option<usize>,
+    /// First sequence number.
+    pub seq_base: Option<u64>,
+    /// Allow transparent huge pages (default false).
+    pub transparent_huge_pages: Option<bool>,
+}
+
+impl ServeArgs {
+    /// Merges the `--config` file (if any) under the flags found in `matches`: a setting comes
+    /// from the command line if given there, else from the file, else its default.
+    pub fn merge_file(&mut self, matches: &ArgMatches) -> Result<(), ConfigError> {
+        let given =
+            |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let Some(path) = self.config.clone() else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::FileRead {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let file: FileConfig = toml::from_str(&text).map_err(|error| ConfigError::FileParse {
+            path: path.display().to_string(),
+            message: error.to_string(),
+        })?;
+        self.merge(file, given)
+    }
+
+    /// Takes each setting of `file` that `given` says the command line did not set.
+    pub fn merge(
+        &mut self,
+        file: FileConfig,
+        given: impl Fn(&str) -> bool,
+    ) -> Result<(), ConfigError> {
+        macro_rules! take {
+            ($field:ident) => {
+                if let Some(value) = file.$field {
+                    if !given(stringify!($field)) {
+                        self.$field = value;
+                    }
+                }
+            };
+            ($field:ident, some) => {
+                if let Some(value) = file.$field {
+                    if !given(stringify!($field)) {
+                        self.$field = Some(value);
+                    }
+                }
+            };
+            ($field:ident, duration) => {
+                if let Some(text) = file.$field {
+                    if !given(stringify!($field)) {
+                        self.$field = humantime::parse_duration(&text).map_err(|e| {
+                            ConfigError::FileValue {
+                                field: stringify!($field),
+                                message: format!("{text:?}: {e}"),
+                            }
+                        })?;
+                    }
+                }
+            };
+        }
+        take!(listen);
+        take!(feeds);
+        take!(synthetic_symbols);
+        take!(synthetic_rate);
+        take!(synthetic_seed);
+        take!(universe, some);
+        take!(shards, some);
+        take!(ring_capacity);
+        if let Some(text) = file.resume_window
+            && !given("resume_window")
+        {
+            let window = humantime::parse_duration(&text).map_err(|e| ConfigError::FileValue {
+                field: "resume_window",
+                message: format!("{text:?}: {e}"),
+            })?;
+            self.resume_window = Some(window);
+        }
+        take!(heartbeat, duration);
+        take!(retry, duration);
+        take!(subscriber_buffer);
+        take!(sndbuf);
+        take!(notsent_lowat);
+        if let Some(text) = file.coalesce
+            && !given("coalesce")
+        {
+            self.coalesce = parse_coalesce(&text).map_err(|message| ConfigError::FileValue {
+                field: "coalesce",
+                message: format!("{text:?}: {message}"),
+            })?;
+        }
+        take!(coalesce_max, duration);
+        take!(drain_timeout, duration);
+        take!(max_line);
+        take!(max_symbols);
+        take!(max_symbols_per_request);
+        take!(seq_base, some);
+        take!(transparent_huge_pages);
+        Ok(())
+    }
+}

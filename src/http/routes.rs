@@ -1,0 +1,293 @@
+//! Routes: one handler per path, each answering from the shard it runs on.
+//!
+//! Place in the flow: hyper calls [`route`] for every request of a connection, on the shard
+//! thread that adopted it. `/v1/stream` registers a subscriber on that shard and answers with a
+//! body that hands the socket to the SSE writer ([`super::body`], [`super::sse`]); the other
+//! routes read the lock-free cache, the ring's head and the metrics and answer at once.
+//! Every error is a status and a JSON body `{"error":{"code","message"}}`.
+//! Must never block the shard thread.
+
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::HttpState;
+use super::body::{Framing, Handoff, HandoffSlot, ResponseBody, StreamBody, Subscription};
+use super::request::{Selection, parse_last_event_id, parse_selection, query_param};
+use crate::cache::{Universe, UniverseKind};
+use crate::shard::subscriber::Filter;
+use crate::shard::{ShardState, Start};
+use crate::tick::Symbol;
+
+/// Longest accepted query string: symbol lists longer than this are refused with 414.
+const MAX_QUERY_LEN: usize = 64 * 1024;
+
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// An error answer: status, stable code, human message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) message: String,
+}
+
+impl ApiError {
+    pub(super) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn into_response(self) -> Response<ResponseBody> {
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        json_response(self.status, body.to_string())
+    }
+}
+
+fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+pub(super) fn route(
+    request: Request<Incoming>,
+    http: &HttpState,
+    shard: &Rc<ShardState>,
+    slot: &HandoffSlot,
+) -> Response<ResponseBody> {
+    let path = request.uri().path();
+    let allowed = match path {
+        "/v1/stream" | "/v1/snapshot" | "/v1/symbols" | "/healthz" | "/metrics" | "/" => "GET",
+        _ => {
+            return ApiError {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found",
+                message: format!("no route for {path}"),
+            }
+            .into_response();
+        }
+    };
+    if request.method() != Method::GET {
+        let mut response = ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            message: format!("{} is not allowed on {path}; use GET", request.method()),
+        }
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allowed));
+        return response;
+    }
+    let query = request.uri().query().unwrap_or("");
+    if query.len() > MAX_QUERY_LEN {
+        return ApiError {
+            status: StatusCode::URI_TOO_LONG,
+            code: "query_too_long",
+            message: format!("query string longer than {MAX_QUERY_LEN} bytes"),
+        }
+        .into_response();
+    }
+    let result = match path {
+        "/v1/stream" => stream(&request, query, http, shard, slot),
+        "/v1/snapshot" => snapshot(query, http, shard),
+        "/v1/symbols" => Ok(symbols(http, shard)),
+        "/healthz" => Ok(health(http, shard)),
+        "/metrics" => Ok(metrics(shard)),
+        _ => Ok(dashboard()),
+    };
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+fn selection(
+    query: &str,
+    http: &HttpState,
+    shard: &ShardState,
+) -> Result<(Selection, Arc<Universe>), ApiError> {
+    let cache = &shard.shared.cache;
+    let universe = cache.universe();
+    let selection = parse_selection(
+        query,
+        http.settings.max_symbols_per_request,
+        |s| universe.id(s).is_some(),
+        cache.kind(),
+    )?;
+    Ok((selection, universe))
+}
+
+fn stream(
+    request: &Request<Incoming>,
+    query: &str,
+    http: &HttpState,
+    shard: &Rc<ShardState>,
+    slot: &HandoffSlot,
+) -> Result<Response<ResponseBody>, ApiError> {
+    if shard.is_draining() {
+        return Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "draining",
+            message: "server is shutting down; reconnect to another instance".into(),
+        });
+    }
+    let (selection, universe) = selection(query, http, shard)?;
+    let header_id = request
+        .headers()
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
+    let last = header_id.or_else(|| query_param(query, "lastEventId"));
+    let start = match last {
+        Some(text) => Start::After(parse_last_event_id(&text)?),
+        None => Start::Fresh,
+    };
+    let filter = match &selection {
+        Selection::All => Filter::all(),
+        Selection::Symbols(symbols) => Filter::symbols(symbols, &universe),
+    };
+    let complete = match query_param(query, "complete").as_deref() {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(other) => {
+            let shown: String = other.chars().take(20).collect();
+            return Err(ApiError::bad_request(
+                "bad_complete",
+                format!("complete={shown:?}: expected 1 or 0"),
+            ));
+        }
+    };
+    let key = shard.subscribe_with(filter, start, complete);
+    let handoff = Handoff {
+        subscription: Subscription {
+            shard: shard.clone(),
+            key,
+        },
+        // hyper answers an HTTP/1.0 request in HTTP/1.0, with the body ended by closing.
+        framing: if request.version() == hyper::Version::HTTP_10 {
+            Framing::UntilClose
+        } else {
+            Framing::Chunked
+        },
+    };
+    let body = StreamBody::new(handoff, slot.clone());
+    let mut response = Response::new(ResponseBody::Stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+fn snapshot(
+    query: &str,
+    http: &HttpState,
+    shard: &ShardState,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let (selection, universe) = selection(query, http, shard)?;
+    let head = shard.shared.ring.head();
+    let mut names: Vec<Symbol> = match selection {
+        Selection::All => universe.names().to_vec(),
+        Selection::Symbols(symbols) => symbols,
+    };
+    if names.len() > 1 && universe.len() == names.len() {
+        names.sort_unstable();
+    }
+    let mut body = Vec::with_capacity(64 + names.len() * 200);
+    let _ = write!(ByteWriter(&mut body), "{{\"head_seq\":{head},\"ticks\":[");
+    let mut missing = Vec::new();
+    let mut first = true;
+    for name in &names {
+        match universe.id(name).and_then(|id| universe.latest(id)) {
+            Some(event) => {
+                if !first {
+                    body.push(b',');
+                }
+                first = false;
+                body.extend_from_slice(event.frame.json());
+            }
+            None => missing.push(name.as_str()),
+        }
+    }
+    body.extend_from_slice(b"],\"missing\":");
+    body.extend_from_slice(
+        serde_json::to_string(&missing)
+            .unwrap_or_else(|_| "[]".into())
+            .as_bytes(),
+    );
+    body.push(b'}');
+    Ok(json_response(StatusCode::OK, body))
+}
+
+fn symbols(http: &HttpState, shard: &ShardState) -> Response<ResponseBody> {
+    let cache = &shard.shared.cache;
+    let universe = cache.universe();
+    let mut names: Vec<&str> = universe.names().iter().map(Symbol::as_str).collect();
+    names.sort_unstable();
+    let body = serde_json::json!({
+        "universe": match cache.kind() { UniverseKind::Closed => "closed", UniverseKind::Open => "open" },
+        "synthetic": http.synthetic,
+        "symbols": names,
+    });
+    json_response(StatusCode::OK, body.to_string())
+}
+
+fn health(http: &HttpState, shard: &ShardState) -> Response<ResponseBody> {
+    let shared = &shard.shared;
+    if shard.is_draining() {
+        return json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"draining"}"#);
+    }
+    let body = serde_json::json!({
+        "status": "ok",
+        "synthetic": http.synthetic,
+        "shards": http.shards,
+        "head_seq": shared.ring.head(),
+        "symbols": shared.cache.universe().len(),
+        "uptime_s": http.started.elapsed().as_secs(),
+    });
+    json_response(StatusCode::OK, body.to_string())
+}
+
+fn metrics(shard: &ShardState) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(shard.shared.metrics.render()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+fn dashboard() -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(Bytes::from_static(DASHBOARD.as_bytes())));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+/// `fmt::Write` into a byte vector.
+struct ByteWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
