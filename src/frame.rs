@@ -14,6 +14,9 @@
 //! after the ring has moved on, keeps its whole chunk alive, so memory is bounded by the ring's
 //! frames plus at most one chunk per symbol.
 //!
+//! Place in the flow: the sequencer ([`crate::feed::sequencer`]) encodes; the ring and the cache
+//! hold the frames; shards hand out their bytes; replay exports reuse [`write_json`]. It sits
+//! below all of them and imports only [`crate::tick`].
 //! Prices are written from [`crate::tick::Decimal`] digits, never through `f64`.
 //! Must never be called per subscriber: the `frames_encoded` metric counts every frame.
 

@@ -2,19 +2,25 @@
 //!
 //! A tour of the layout, in the order a tick travels:
 //!
-//! - [`feed`]: sources (synthetic market, TCP native JSON lines) decode lines into
+//! - [`feed`]: sources (synthetic market, TCP native and venue JSON lines) decode lines into
 //!   [`tick::Tick`]s and send them to the [`feed::sequencer`], the single writer that numbers
 //!   each tick, encodes its SSE frame once ([`frame`]), and publishes it to:
 //! - [`ring`]: the lock-free ring of recent events (resume, shard fan-out), whose slots are
 //!   [`slot::ArcSlot`]s (the crate's only `unsafe`), and
 //! - [`cache`]: the arc-swapped latest event per symbol and the symbol universe.
+//! - [`replay`]: recorded files as a feed (or exported), and `tickcast record`.
 //! - [`shard`]: per-core threads, each owning a share of the connections; a shard's dispatcher
 //!   follows the ring and hands each event's shared bytes to its subscribers
-//!   ([`shard::subscriber`]: queues and conflation).
-//! - [`http`]: hyper routes, request validation, the SSE body that writes batches with writev.
-//! - [`metrics`], [`config`], [`server`] (start-up and the shutdown order), [`clock`].
+//!   ([`shard::subscriber`]: queues and conflation). A shard serves its connections through a
+//!   [`shard::Service`] it is given, and knows nothing of HTTP.
+//! - [`http`]: that service: hyper routes, request validation, the SSE writer (writev).
+//! - [`config`] (flags and file, assembled into each stage's settings), [`server`] (start-up,
+//!   wiring, and the shutdown order); beside the flow: [`metrics`], [`clock`].
 //!
-//! `ARCHITECTURE.md` draws the same flow on one page.
+//! Imports run one way, from the top of that list's stages down: `server`/`config` → `http` →
+//! `shard`; `replay` → `feed`; `feed` and `shard` → `cache` → `ring` → `frame`/`slot` → `tick`;
+//! `metrics` and `clock` below all. `tests/layering.rs` checks it. `ARCHITECTURE.md` draws the
+//! same flow on one page.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -5,7 +5,13 @@
 //! shard's dispatcher follows the ring (woken by the sequencer after each batch), keeps a
 //! shard-local copy of every symbol's latest event (so a snapshot is consistent with the point
 //! at which live delivery starts), and offers each event to the subscribers indexed under its
-//! symbol plus the firehose ones. Bodies drain their subscriber when hyper wants more bytes.
+//! symbol plus the firehose ones. What is spoken on a connection is not the shard's business:
+//! it runs each one through the [`Service`] it was given at [`spawn`] (`server` gives it
+//! `http::Http`), and the protocol side drains its subscriber through the public
+//! [`ShardState::subscribe`] / [`ShardState::fill`] / [`ShardState::unsubscribe`] methods.
+//!
+//! Imports: the ring, the cache, the metrics, frames and ticks, all below it; never `http`,
+//! `feed` or `config` (its settings are [`ShardSettings`], filled by `config`).
 //!
 //! Invariants: everything here runs on the shard's one thread (`Rc`/`RefCell`, no locks);
 //! `cursor` is the last dispatched sequence; a subscriber registered while the cursor is `c`
@@ -86,7 +92,7 @@ pub struct Shared {
 /// What a shard thread does with each connection it adopts: the seam between the shard and the
 /// protocol spoken on the connection. The shard owns the thread, the dispatcher and the
 /// subscribers, and counts the connection until the future returns; it knows nothing of HTTP.
-/// `server` wires in [`crate::http::Http`]; tests and benches can give their own.
+/// `server` wires in `http::Http`; tests and benches can give their own.
 pub trait Service: Clone + Send + 'static {
     /// Serves `stream` on the shard's thread until it closes; `stop` begins its drain.
     fn serve(
@@ -965,5 +971,97 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A protocol of the test's own: the firehose written raw to the socket, no HTTP.
+    #[derive(Clone)]
+    struct RawFirehose;
+
+    impl Service for RawFirehose {
+        fn serve(
+            &self,
+            shard: Rc<ShardState>,
+            stream: std::net::TcpStream,
+            _stop: CancellationToken,
+        ) -> impl Future<Output = ()> + 'static {
+            use tokio::io::AsyncWriteExt;
+            async move {
+                stream.set_nonblocking(true).unwrap();
+                let mut stream = tokio::net::TcpStream::from_std(stream).unwrap();
+                let key = shard.subscribe(Filter::all(), Start::Fresh);
+                while let Fill::Data(chunks) =
+                    std::future::poll_fn(|cx| shard.fill(key, cx.waker())).await
+                {
+                    for chunk in chunks {
+                        if stream.write_all(&chunk).await.is_err() {
+                            shard.unsubscribe(key);
+                            return;
+                        }
+                    }
+                }
+                shard.unsubscribe(key);
+            }
+        }
+    }
+
+    /// Reads `client` until `text` has arrived (bounded by the socket's read timeout).
+    fn read_until(client: &mut std::net::TcpStream, seen: &mut String, text: &str) {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while !seen.contains(text) {
+            let n = client.read(&mut buf).expect("read within the timeout");
+            assert!(n > 0, "closed before {text:?}; got {seen:?}");
+            seen.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_shard_serves_connections_through_the_service_it_is_given() {
+        let (shared, mut writer) = shared();
+        publish(&mut writer, 1, 3);
+        let stop = CancellationToken::new();
+        let handle = spawn(0, shared.clone(), RawFirehose, stop.clone()).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        // What the acceptor does before handing a connection over.
+        shared
+            .metrics
+            .shard(0)
+            .connections
+            .fetch_add(1, Ordering::Relaxed);
+        handle.connections.send(accepted).unwrap();
+
+        let mut seen = String::new();
+        read_until(&mut client, &mut seen, "id: 3\nevent: snapshot\n");
+        assert!(seen.starts_with("retry: 2000\n\n"), "{seen}");
+        publish(&mut writer, 4, 6);
+        handle.notify.notify_one();
+        read_until(&mut client, &mut seen, "id: 6\nevent: tick\n");
+        for id in 4..=6 {
+            assert!(seen.contains(&format!("id: {id}\nevent: tick\n")), "{seen}");
+        }
+
+        // The drain ends the stream after its queue with a last `retry:`, and the shard stops
+        // counting the connection once the service returns.
+        stop.cancel();
+        handle.thread.join().unwrap();
+        let before = seen.len();
+        use std::io::Read;
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        seen.push_str(std::str::from_utf8(&rest).unwrap());
+        assert!(seen[before..].ends_with("retry: 2000\n\n"), "{seen}");
+        assert_eq!(
+            shared.metrics.shard(0).connections.load(Ordering::Relaxed),
+            0
+        );
+        assert_eq!(
+            shared.metrics.shard(0).subscribers.load(Ordering::Relaxed),
+            0
+        );
     }
 }
