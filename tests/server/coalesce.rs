@@ -15,6 +15,18 @@ const WINDOW: &str = "400ms";
 /// Prices of the five ticks sent 20 ms apart.
 const PRICES: [&str; 5] = ["2", "3", "4", "5", "6"];
 
+/// Reads the next chunk of the chunked body on `conn` (whose head has been read): the bytes the
+/// server wrote in one go.
+async fn read_chunk(conn: &mut Conn, deadline: Instant) -> Vec<u8> {
+    loop {
+        if let Some(chunk) = next_chunk(&mut conn.buf) {
+            return chunk;
+        }
+        let read = conn.fill(deadline).await.expect("read the stream");
+        assert!(read > 0, "stream ended");
+    }
+}
+
 /// Splits complete chunks off the front of a chunked body; `None` once more bytes are needed.
 fn next_chunk(buf: &mut bytes::BytesMut) -> Option<Vec<u8>> {
     let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
@@ -31,18 +43,12 @@ fn next_chunk(buf: &mut bytes::BytesMut) -> Option<Vec<u8>> {
 
 /// Starts a server with `flags`, subscribes to A, sends five ticks of A 20 ms apart, and
 /// returns the prices of the ticks in each chunk that carried any, in arrival order.
-async fn five_ticks_20ms_apart(flags: &[(&str, &str)]) -> Vec<Vec<String>> {
-    let mut builder = Server::builder().tcp_feed();
-    for (flag, value) in flags {
-        builder = builder.flag(flag, value);
-    }
-    let server = builder.spawn().await;
-    let mut feed = server.feed().await;
-    feed.trade("A", "1").await;
-    server.wait_for_counts(&[("A", 1)]).await;
+async fn five_ticks_20ms_apart(flags: &[&str]) -> Vec<Vec<String>> {
+    let server = Server::tcp_with(flags).await;
+    let mut feed = server.seeded_feed(&[("A", "1")]).await;
 
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut conn = Conn::connect(server.http, deadline).await.expect("connect");
+    let mut conn = server.connect(deadline).await;
     conn.send_request("GET", "/v1/stream?symbols=A", &[], deadline)
         .await
         .expect("send the stream request");
@@ -51,12 +57,7 @@ async fn five_ticks_20ms_apart(flags: &[(&str, &str)]) -> Vec<Vec<String>> {
     // The prelude (retry: and the snapshot of A) comes first, in chunks of its own.
     let mut prelude = Vec::new();
     while !String::from_utf8_lossy(&prelude).contains("event: snapshot") {
-        match next_chunk(&mut conn.buf) {
-            Some(chunk) => prelude.extend_from_slice(&chunk),
-            None => {
-                assert!(conn.fill(deadline).await.expect("read") > 0, "stream ended");
-            }
-        }
+        prelude.extend_from_slice(&read_chunk(&mut conn, deadline).await);
     }
     server.wait_subscribers(1).await;
 
@@ -67,26 +68,20 @@ async fn five_ticks_20ms_apart(flags: &[(&str, &str)]) -> Vec<Vec<String>> {
     let mut chunks = Vec::new();
     let mut ticks = 0;
     while ticks < PRICES.len() {
-        match next_chunk(&mut conn.buf) {
-            Some(chunk) => {
-                let text = String::from_utf8(chunk).expect("UTF-8 events");
-                assert_eq!(
-                    text.matches("event: tick").count(),
-                    text.matches("\"px\":").count(),
-                    "only ticks after the prelude: {text}"
-                );
-                let prices: Vec<String> = text
-                    .match_indices("\"px\":")
-                    .map(|(at, _)| text[at + 5..at + 6].to_string())
-                    .collect();
-                if !prices.is_empty() {
-                    ticks += prices.len();
-                    chunks.push(prices);
-                }
-            }
-            None => {
-                assert!(conn.fill(deadline).await.expect("read") > 0, "stream ended");
-            }
+        let chunk = read_chunk(&mut conn, deadline).await;
+        let text = String::from_utf8(chunk).expect("UTF-8 events");
+        assert_eq!(
+            text.matches("event: tick").count(),
+            text.matches("\"px\":").count(),
+            "only ticks after the prelude: {text}"
+        );
+        let prices: Vec<String> = text
+            .match_indices("\"px\":")
+            .map(|(at, _)| text[at + 5..at + 6].to_string())
+            .collect();
+        if !prices.is_empty() {
+            ticks += prices.len();
+            chunks.push(prices);
         }
     }
     let all: Vec<&str> = chunks.iter().flatten().map(String::as_str).collect();
@@ -97,7 +92,7 @@ async fn five_ticks_20ms_apart(flags: &[(&str, &str)]) -> Vec<Vec<String>> {
 #[tokio::test]
 async fn ticks_within_the_window_leave_in_one_write() {
     within(TEST_TIMEOUT, async {
-        let chunks = five_ticks_20ms_apart(&[("--coalesce", WINDOW)]).await;
+        let chunks = five_ticks_20ms_apart(&["--coalesce", WINDOW]).await;
         // The first tick leaves at once if the shard's last round began a window ago or more;
         // every later one waits for the window and leaves with the rest.
         let expected_rest = &PRICES[1..];
@@ -119,8 +114,7 @@ async fn ticks_within_the_window_leave_in_one_write() {
 async fn auto_adds_no_window_to_a_lightly_loaded_shard() {
     within(TEST_TIMEOUT, async {
         // The default is `auto`; name it anyway, with a cap that would merge everything.
-        let chunks =
-            five_ticks_20ms_apart(&[("--coalesce", "auto"), ("--coalesce-max", "1s")]).await;
+        let chunks = five_ticks_20ms_apart(&["--coalesce", "auto", "--coalesce-max", "1s"]).await;
         // Each tick is its own write; two in one would mean a 20 ms wait somewhere, which a
         // loaded test machine can cause now and then, so allow one merge, never a window.
         assert!(
@@ -134,12 +128,7 @@ async fn auto_adds_no_window_to_a_lightly_loaded_shard() {
 #[tokio::test]
 async fn the_window_of_each_shard_is_a_metric() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--shards", "2")
-            .flag("--coalesce", "25ms")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--shards", "2", "--coalesce", "25ms"]).await;
         let metrics = server.metrics().await;
         for shard in ["0", "1"] {
             assert_eq!(

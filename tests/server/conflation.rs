@@ -4,15 +4,11 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
-use tokio::net::TcpSocket;
 use tokio::time::Instant;
 
-use crate::support::{
-    EVENT_TIMEOUT, SETTLE_TIMEOUT, Server, SseStream, TEST_TIMEOUT, eventually, trade_line, within,
-};
+use crate::support::{EVENT_TIMEOUT, Server, TEST_TIMEOUT, trade_lines, within};
 
 /// The subscribed symbols; tick `i` is for `SYMBOLS[i % 3]`.
 const SYMBOLS: [&str; 3] = ["CA", "CB", "CC"];
@@ -42,21 +38,20 @@ fn px(i: usize) -> String {
 #[tokio::test]
 async fn slow_subscriber_is_conflated_bounded_and_converges() {
     within(TEST_TIMEOUT * 2, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--subscriber-buffer", &SUBSCRIBER_BUFFER.to_string())
-            .flag("--sndbuf", "4096")
-            .flag("--ring-capacity", RING_CAPACITY)
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&[
+            "--subscriber-buffer",
+            &SUBSCRIBER_BUFFER.to_string(),
+            "--sndbuf",
+            "4096",
+            "--ring-capacity",
+            RING_CAPACITY,
+        ])
+        .await;
 
         // A client with a small receive buffer that stops reading after the response head.
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-        let connected = socket.connect(server.http).await.expect("connect");
-        let mut slow = SseStream::open_on(connected, "/v1/stream?symbols=CA,CB,CC", &[])
-            .await
-            .unwrap_or_else(|response| panic!("{} {}", response.status(), response.text()));
+        let mut slow = server
+            .stream_with_recv_buffer("/v1/stream?symbols=CA,CB,CC", 4096)
+            .await;
         server.wait_subscribers(1).await;
 
         let pending_bound = (SUBSCRIBER_BUFFER + SYMBOLS.len() as u64 + PENDING_SLACK) as f64;
@@ -64,10 +59,7 @@ async fn slow_subscriber_is_conflated_bounded_and_converges() {
         let mut feed = server.feed().await;
         let mut fed = 0;
         loop {
-            let mut lines = String::with_capacity(ROUND * 64);
-            for i in fed..fed + ROUND {
-                writeln!(lines, "{}", trade_line(SYMBOLS[i % 3], &px(i))).expect("write");
-            }
+            let lines = trade_lines((fed..fed + ROUND).map(|i| (SYMBOLS[i % 3], px(i))));
             // Write the round (failing if the feed blocks) while watching the pending count.
             let written = Cell::new(false);
             let write = async {
@@ -76,7 +68,7 @@ async fn slow_subscriber_is_conflated_bounded_and_converges() {
             };
             let watch = async {
                 while !written.get() {
-                    let pending = server.metrics().await.sum("tickcast_pending_events", &[]);
+                    let pending = server.metric("tickcast_pending_events", &[]).await;
                     max_pending = max_pending.max(pending);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -93,16 +85,15 @@ async fn slow_subscriber_is_conflated_bounded_and_converges() {
                 break;
             }
         }
-        eventually(
-            "tickcast_conflated_total > 0 for the stalled subscriber",
-            SETTLE_TIMEOUT,
-            async || {
-                (server.metrics().await.sum("tickcast_conflated_total", &[]) > 0.0).then_some(())
-            },
-        )
-        .await;
-        let metrics = server.metrics().await;
-        max_pending = max_pending.max(metrics.sum("tickcast_pending_events", &[]));
+        server
+            .wait_metric(
+                "> 0 for the stalled subscriber",
+                "tickcast_conflated_total",
+                &[],
+                |conflated| conflated > 0.0,
+            )
+            .await;
+        max_pending = max_pending.max(server.metric("tickcast_pending_events", &[]).await);
         assert!(
             max_pending <= pending_bound,
             "tickcast_pending_events reached {max_pending}; a conflating subscriber holds at most \
@@ -176,21 +167,13 @@ async fn slow_subscriber_is_conflated_bounded_and_converges() {
 #[tokio::test]
 async fn complete_subscribers_get_every_tick_in_order() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--subscriber-buffer", "4")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--subscriber-buffer", "4"]).await;
         let mut complete = server.stream("/v1/stream?symbols=*&complete=1").await;
         let mut feed = server.feed().await;
         let total = 3_000u64;
-        let mut burst = String::new();
-        for i in 1..=total {
-            burst.push_str(&crate::support::trade_line("A", &format!("{i}.5")));
-            burst.push('\n');
-        }
         // One write: the shard dispatches far more than 4 events before the stream can write.
-        feed.send(burst.as_bytes()).await;
+        feed.burst((1..=total).map(|i| ("A", format!("{i}.5"))))
+            .await;
         server.wait_ingested(total).await;
         let events = complete.events(total as usize, EVENT_TIMEOUT).await;
         let ns: Vec<u64> = events.iter().map(|e| e.n()).collect();
@@ -199,8 +182,7 @@ async fn complete_subscribers_get_every_tick_in_order() {
             (1..=total).collect::<Vec<u64>>(),
             "every tick, in order"
         );
-        let metrics = server.metrics().await;
-        assert_eq!(metrics.sum("tickcast_conflated_total", &[]), 0.0);
+        assert_eq!(server.metric("tickcast_conflated_total", &[]).await, 0.0);
         assert!(
             server
                 .get("/v1/stream?symbols=*&complete=yes")

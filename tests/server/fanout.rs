@@ -2,12 +2,11 @@
 //! subscribers accounted per shard and released when clients go away.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::support::{
     EVENT_TIMEOUT, SETTLE_TIMEOUT, Server, SseStream, TEST_TIMEOUT, assert_strictly_increasing,
-    eventually, trade_line, within,
+    eventually, within,
 };
 
 const SYMBOLS: [&str; 4] = ["A", "B", "C", "D"];
@@ -29,11 +28,7 @@ impl Subscriber {
 #[tokio::test]
 async fn each_tick_is_serialized_once_for_all_subscribers() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--shards", "2")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--shards", "2"]).await;
         let mut feed = server.feed().await;
 
         // One subscriber first, so every tick (also the ones before the others join) has
@@ -78,11 +73,13 @@ async fn each_tick_is_serialized_once_for_all_subscribers() {
 
         const LIVE: usize = 196;
         let live_symbols: Vec<&str> = (0..LIVE).map(|i| SYMBOLS[(i * 7 + i / 5) % 4]).collect();
-        let mut lines = String::new();
-        for (i, symbol) in live_symbols.iter().enumerate() {
-            writeln!(lines, "{}", trade_line(symbol, &format!("2.{i:03}"))).expect("write");
-        }
-        feed.send(lines.as_bytes()).await;
+        feed.burst(
+            live_symbols
+                .iter()
+                .enumerate()
+                .map(|(i, symbol)| (symbol, format!("2.{i:03}"))),
+        )
+        .await;
 
         let fed = (SYMBOLS.len() + LIVE) as f64;
         let live = first.events(LIVE, EVENT_TIMEOUT).await;
@@ -138,12 +135,7 @@ async fn each_tick_is_serialized_once_for_all_subscribers() {
 #[tokio::test]
 async fn connections_spread_over_shards_and_are_released() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--shards", "3")
-            .flag("--heartbeat", "200ms")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--shards", "3", "--heartbeat", "200ms"]).await;
         let mut streams = Vec::new();
         for i in 0..30 {
             streams.push(
@@ -171,15 +163,14 @@ async fn connections_spread_over_shards_and_are_released() {
         );
         // The scrape's own connection is counted too, and a previous scrape's connection may
         // still be closing: wait for the count to settle at the streams plus this scrape.
-        eventually(
-            "tickcast_connections summing to the 30 streams (+ the scrape)",
-            SETTLE_TIMEOUT,
-            async || {
-                let connections = server.metrics().await.sum("tickcast_connections", &[]);
-                (30.0..=31.0).contains(&connections).then_some(())
-            },
-        )
-        .await;
+        server
+            .wait_metric(
+                "summing to the 30 streams (+ the scrape)",
+                "tickcast_connections",
+                &[],
+                |connections| (30.0..=31.0).contains(&connections),
+            )
+            .await;
 
         let mut feed = server.feed().await;
         for i in 0..5 {

@@ -5,17 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::{
-    EVENT_TIMEOUT, SETTLE_TIMEOUT, Server, TEST_TIMEOUT, eventually, trade_line, within,
+    EVENT_TIMEOUT, SETTLE_TIMEOUT, Server, TEST_TIMEOUT, eventually, trade_lines, within,
 };
 
 #[tokio::test]
 async fn bad_feed_lines_are_counted_and_skipped() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--max-line", "1024")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--max-line", "1024"]).await;
         let mut stream = server.stream("/v1/stream?symbols=*").await;
         let mut feed = server.feed().await;
 
@@ -75,7 +71,7 @@ async fn bad_feed_lines_are_counted_and_skipped() {
         }
 
         // A good line after all that, on the same connection, split across two writes.
-        let good = format!("{}\n", trade_line("A", "42.5"));
+        let good = trade_lines([("A", "42.5")]);
         let (head, tail) = good.as_bytes().split_at(good.len() / 2);
         feed.send(head).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -166,10 +162,7 @@ async fn several_feed_clients_feed_one_sequence() {
 #[tokio::test]
 async fn a_tcp_feed_can_speak_an_exchange_format() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .flag("--feed", "tcp-listen://127.0.0.1:0?format=binance")
-            .spawn()
-            .await;
+        let server = Server::start(&["--feed", "tcp-listen://127.0.0.1:0?format=binance"]).await;
         let mut stream = server.stream("/v1/stream?symbols=BINANCE:BTCUSDT").await;
         let mut feed = server.feed().await;
         // Real frames from the Binance recording: a depth diff (skipped), a trade.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::support::http::{Conn, Framing};
+use crate::support::http::Framing;
 use crate::support::{
     EVENT_TIMEOUT, End, Item, Server, SseStream, TEST_TIMEOUT, assert_error, within,
 };
@@ -19,33 +19,21 @@ const ANSWER: Duration = Duration::from_secs(10);
 async fn a_stream_after_a_keep_alive_request_on_the_same_connection() {
     within(TEST_TIMEOUT, async {
         let server = Server::tcp().await;
-        let mut feed = server.feed().await;
-        feed.trade("A", "1").await;
-        server.wait_for_counts(&[("A", 1)]).await;
+        let mut feed = server.seeded_feed(&[("A", "1")]).await;
 
         let deadline = Instant::now() + ANSWER;
-        let mut conn = Conn::connect(server.http, deadline).await.expect("connect");
+        let mut conn = server.connect(deadline).await;
         // Two plain requests first, on the same connection (keep-alive), one of them an error.
-        conn.send_request("GET", "/healthz", &[], deadline)
+        let health = conn
+            .exchange("GET", "/healthz", deadline)
             .await
-            .expect("send /healthz");
-        let head = conn.read_head(deadline).await.expect("/healthz head");
-        assert_eq!(head.status, 200);
-        let body = conn
-            .read_body(head.framing("GET"), deadline)
+            .expect("GET /healthz");
+        assert_eq!(health.status(), 200);
+        assert_eq!(health.json()["status"], "ok");
+        let error = conn
+            .exchange("GET", "/v1/stream?symbols=", deadline)
             .await
-            .expect("/healthz body");
-        let health: serde_json::Value = serde_json::from_slice(&body).expect("JSON health");
-        assert_eq!(health["status"], "ok");
-        conn.send_request("GET", "/v1/stream?symbols=", &[], deadline)
-            .await
-            .expect("send a bad stream request");
-        let head = conn.read_head(deadline).await.expect("error head");
-        let body = conn
-            .read_body(head.framing("GET"), deadline)
-            .await
-            .expect("error body");
-        let error = crate::support::Response { head, body };
+            .expect("GET a bad stream request");
         assert_error(&error, 400, "empty_symbols");
 
         // Then the stream, on the same connection.
@@ -70,9 +58,7 @@ async fn a_stream_after_a_keep_alive_request_on_the_same_connection() {
         stream
             .send_raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nnot http at all\r\n")
             .await;
-        for px in ["2", "3"] {
-            feed.trade("A", px).await;
-        }
+        feed.trades(&[("A", "2"), ("A", "3")]).await;
         let ticks = stream.events(2, EVENT_TIMEOUT).await;
         let counts: Vec<(String, u64)> = ticks.iter().map(|t| (t.event.clone(), t.n())).collect();
         assert_eq!(counts, [("tick".to_owned(), 2), ("tick".to_owned(), 3)]);
@@ -92,12 +78,10 @@ async fn a_stream_after_a_keep_alive_request_on_the_same_connection() {
 async fn http10_streams_are_delimited_by_closing_the_connection() {
     within(TEST_TIMEOUT, async {
         let mut server = Server::tcp().await;
-        let mut feed = server.feed().await;
-        feed.trade("A", "1").await;
-        server.wait_for_counts(&[("A", 1)]).await;
+        let mut feed = server.seeded_feed(&[("A", "1")]).await;
 
         let deadline = Instant::now() + ANSWER;
-        let mut conn = Conn::connect(server.http, deadline).await.expect("connect");
+        let mut conn = server.connect(deadline).await;
         conn.send_raw(b"GET /v1/stream?symbols=A HTTP/1.0\r\n\r\n", deadline)
             .await
             .expect("send");
@@ -124,13 +108,7 @@ async fn http10_streams_are_delimited_by_closing_the_connection() {
 
         // Shutdown: the body ends with a `retry:` hint and the end of the connection.
         server.terminate();
-        let mut tail = Vec::new();
-        let end = loop {
-            match stream.next_item(EVENT_TIMEOUT).await {
-                Ok(item) => tail.push(item),
-                Err(end) => break end,
-            }
-        };
+        let (tail, end) = stream.rest(EVENT_TIMEOUT).await;
         assert_eq!(end, End::Finished, "items {tail:?}");
         assert!(
             matches!(

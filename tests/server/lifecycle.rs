@@ -15,11 +15,7 @@ const EXIT_SLACK: Duration = Duration::from_secs(5);
 #[tokio::test]
 async fn idle_stream_gets_heartbeat_comments() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--heartbeat", "200ms")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--heartbeat", "200ms"]).await;
         let mut stream = server.stream("/v1/stream?symbols=A").await;
         let mut heartbeats = 0;
         while heartbeats < 3 {
@@ -62,14 +58,9 @@ async fn health_and_dashboard_pages() {
 #[tokio::test]
 async fn sigterm_drains_every_stream_and_exits_zero() {
     within(TEST_TIMEOUT, async {
-        let mut server = Server::builder()
-            .tcp_feed()
-            .flag("--drain-timeout", &format!("{}s", DRAIN_TIMEOUT.as_secs()))
-            .spawn()
-            .await;
-        let mut feed = server.feed().await;
-        feed.trade("A", "1").await;
-        server.wait_for_counts(&[("A", 1)]).await;
+        let drain_timeout = format!("{}s", DRAIN_TIMEOUT.as_secs());
+        let mut server = Server::tcp_with(&["--drain-timeout", &drain_timeout]).await;
+        let mut feed = server.seeded_feed(&[("A", "1")]).await;
 
         let mut streams = Vec::new();
         for path in [
@@ -99,13 +90,7 @@ async fn sigterm_drains_every_stream_and_exits_zero() {
         }
 
         for (index, stream) in streams.iter_mut().enumerate() {
-            let mut tail = Vec::new();
-            let end = loop {
-                match stream.next_item(DRAIN_TIMEOUT + EXIT_SLACK).await {
-                    Ok(item) => tail.push(item),
-                    Err(end) => break end,
-                }
-            };
+            let (tail, end) = stream.rest(DRAIN_TIMEOUT + EXIT_SLACK).await;
             assert_eq!(
                 end,
                 End::Finished,
@@ -159,11 +144,7 @@ async fn transparent_huge_pages_are_off_unless_asked_for() {
         let server = Server::tcp().await;
         assert_eq!(thp_enabled(server.pid()), "0", "default");
         // With the flag, they are left to the system setting.
-        let server = Server::builder()
-            .tcp_feed()
-            .switch("--transparent-huge-pages")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--transparent-huge-pages"]).await;
         assert_eq!(thp_enabled(server.pid()), "1", "--transparent-huge-pages");
     })
     .await;

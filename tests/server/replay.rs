@@ -4,14 +4,13 @@
 //! (`tickcast replay`) or converted (`--to jsonl|csv`); a recording made by `tickcast record`
 //! must replay to exactly what was sent.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{EVENT_TIMEOUT, Server, TEST_TIMEOUT, within};
+use crate::support::{EVENT_TIMEOUT, Recorder, Server, TEST_TIMEOUT, run, within};
 
 const BINANCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -23,6 +22,10 @@ const COINBASE: &str = concat!(
 );
 /// bookTicker (1,515) + trade (297) frames of the Binance sample.
 const BINANCE_TICKS: usize = 1_812;
+/// Upper bound for an invocation that exits by itself (an export, a refused command line).
+const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Upper bound for `tickcast record` to finish its file and exit after SIGTERM.
+const RECORD_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What must be identical between runs: the event data text without `rx` (the ingest time of
 /// a served replay is the real time; an export keeps the recorded one).
@@ -33,18 +36,20 @@ fn key(data: &str) -> String {
     }
 }
 
-fn tickcast(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tickcast"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tickcast")
+fn tickcast(args: &[&str]) -> Output {
+    run(args, RUN_TIMEOUT)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tickcast-it-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+/// A path as the command-line argument it becomes.
+fn arg(path: &Path) -> &str {
+    path.to_str()
+        .unwrap_or_else(|| panic!("path {path:?} is not UTF-8"))
 }
 
 /// Exported lines (raw text, each checked to be JSON) and the summary.
@@ -64,11 +69,7 @@ fn export_jsonl(file: &str) -> (Vec<String>, String) {
 }
 
 async fn served_events(file: &str) -> Vec<String> {
-    let server = Server::builder()
-        .subcommand(&["replay", file])
-        .flag("--speed", "max")
-        .spawn()
-        .await;
+    let server = Server::replay(&[file, "--speed", "max"]).await;
     server.wait_ingested(BINANCE_TICKS as u64).await;
     // Resuming from id 0 replays the whole ring: every event of the replay, in order.
     let mut stream = server.stream("/v1/stream?symbols=*&lastEventId=0").await;
@@ -90,9 +91,11 @@ async fn replay_gives_the_same_events_every_run_and_matches_the_export() {
         let seqs: Vec<u64> = first
             .iter()
             .map(|k| {
-                serde_json::from_str::<Value>(&format!("{k}}}")).unwrap()["seq"]
+                let tick: Value = serde_json::from_str(&format!("{k}}}"))
+                    .unwrap_or_else(|err| panic!("event data up to rx is not JSON ({err}): {k}"));
+                tick["seq"]
                     .as_u64()
-                    .unwrap()
+                    .unwrap_or_else(|| panic!("no integer seq: {k}"))
             })
             .collect();
         assert_eq!(
@@ -123,17 +126,10 @@ async fn replay_gives_the_same_events_every_run_and_matches_the_export() {
 fn csv_export_of_the_coinbase_capture() {
     let dir = temp_dir("csv");
     let out_path = dir.join("coinbase.csv");
-    let out = tickcast(&[
-        "replay",
-        COINBASE,
-        "--to",
-        "csv",
-        "--out",
-        out_path.to_str().unwrap(),
-    ]);
+    let out = tickcast(&["replay", COINBASE, "--to", "csv", "--out", arg(&out_path)]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
-    let text = std::fs::read_to_string(&out_path).unwrap();
+    let text = std::fs::read_to_string(&out_path).expect("read the exported CSV");
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
@@ -146,12 +142,18 @@ fn csv_export_of_the_coinbase_capture() {
         rows.iter()
             .all(|r| r.len() == 12 && r[0].starts_with("COINBASE:"))
     );
-    let seqs: Vec<u64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
+    let seqs: Vec<u64> = rows
+        .iter()
+        .map(|r| {
+            r[1].parse()
+                .unwrap_or_else(|err| panic!("seq column {:?} ({err}): {r:?}", r[1]))
+        })
+        .collect();
     assert_eq!(seqs, (1..=42).collect::<Vec<u64>>());
     // The summary counts what was skipped, by kind.
     assert!(stderr.contains("book_update"), "{stderr}");
     assert!(stderr.contains("rejected 0"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).expect("remove the temp dir");
 }
 
 #[test]
@@ -171,82 +173,57 @@ fn bad_replay_invocations_fail_clearly() {
     );
 }
 
-#[test]
-fn record_then_replay_gives_back_what_was_sent() {
-    let dir = temp_dir("record");
-    let out_path = dir.join("rec.jsonl.zst");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tickcast"))
-        .args([
-            "record",
-            "--feed",
-            "tcp-listen://127.0.0.1:0",
-            "--out",
-            out_path.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn record");
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    let ready: Value = serde_json::from_str(&ready).expect("ready line");
-    let feed = ready["feeds"][0]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("tcp-listen://")
-        .to_owned();
-    let sent = [
-        r#"{"sym":"ABC","px":61837.63000000,"qty":0.5,"ts":1700000000000000001}"#,
-        r#"{"sym":"ABC","px":oops}"#,
-        r#"{"sym":"XYZ","bid":0.1,"ask":0.30,"ts":1700000000000000002}"#,
-        r#"{"sym":"ABC","px":"61837.64","qty":1,"ts":1700000000000000003}"#,
-    ];
-    let mut socket = std::net::TcpStream::connect(&feed).unwrap();
-    for line in sent {
-        socket.write_all(line.as_bytes()).unwrap();
-        socket.write_all(b"\n").unwrap();
-    }
-    drop(socket);
-    // Let the recorder read the lines, then stop it cleanly.
-    std::thread::sleep(Duration::from_millis(300));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+#[tokio::test]
+async fn record_then_replay_gives_back_what_was_sent() {
+    within(TEST_TIMEOUT, async {
+        let dir = temp_dir("record");
+        let out_path = dir.join("rec.jsonl.zst");
+        let recorder = Recorder::start(&out_path).await;
+        let sent = [
+            r#"{"sym":"ABC","px":61837.63000000,"qty":0.5,"ts":1700000000000000001}"#,
+            r#"{"sym":"ABC","px":oops}"#,
+            r#"{"sym":"XYZ","bid":0.1,"ask":0.30,"ts":1700000000000000002}"#,
+            r#"{"sym":"ABC","px":"61837.64","qty":1,"ts":1700000000000000003}"#,
+        ];
+        let mut feed = recorder.feed().await;
+        for line in sent {
+            feed.line(line).await;
         }
-        assert!(Instant::now() < deadline, "record did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success());
+        drop(feed);
+        // Let the recorder read the lines, then stop it cleanly.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let status = recorder.stop(RECORD_STOP_TIMEOUT).await;
+        assert!(
+            status.success(),
+            "record exit status after SIGTERM: {status:?}"
+        );
 
-    let (texts, summary) = export_jsonl(out_path.to_str().unwrap());
-    assert_eq!(texts.len(), 3, "{summary} {texts:?}");
-    assert!(texts[0].contains("\"px\":61837.63000000"), "{}", texts[0]);
-    assert!(texts[1].contains("\"ask\":0.30"), "{}", texts[1]);
-    assert!(texts[2].contains("\"n\":2"), "{}", texts[2]);
-    // The bad line was recorded as sent, and rejected (with its line number) on replay.
-    assert!(summary.contains("rejected 1"), "{summary}");
-    assert!(summary.contains("rec.jsonl.zst:2"), "{summary}");
-    std::fs::remove_dir_all(&dir).unwrap();
+        let (texts, summary) = export_jsonl(arg(&out_path));
+        assert_eq!(texts.len(), 3, "{summary} {texts:?}");
+        assert!(texts[0].contains("\"px\":61837.63000000"), "{}", texts[0]);
+        assert!(texts[1].contains("\"ask\":0.30"), "{}", texts[1]);
+        assert!(texts[2].contains("\"n\":2"), "{}", texts[2]);
+        // The bad line was recorded as sent, and rejected (with its line number) on replay.
+        assert!(summary.contains("rejected 1"), "{summary}");
+        assert!(summary.contains("rec.jsonl.zst:2"), "{summary}");
+        std::fs::remove_dir_all(&dir).expect("remove the temp dir");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn looping_replays_continue_the_sequence() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .subcommand(&["replay", COINBASE, "--loop"])
-            .flag("--speed", "max")
-            // Room for many seconds of looping before id 1 leaves the ring.
-            .flag("--ring-capacity", "4194304")
-            .spawn()
-            .await;
+        // The ring has room for many seconds of looping before id 1 leaves it.
+        let server = Server::replay(&[
+            COINBASE,
+            "--loop",
+            "--speed",
+            "max",
+            "--ring-capacity",
+            "4194304",
+        ])
+        .await;
         // 42 ticks per pass (2 of them YFI-BTC): three passes at least, numbered on without
         // a restart.
         server.wait_ingested(3 * 42).await;
@@ -272,19 +249,11 @@ async fn looping_replays_continue_the_sequence() {
 #[tokio::test]
 async fn a_replay_can_hold_its_first_tick_until_its_subscribers_are_connected() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .subcommand(&["replay", BINANCE])
-            .flag("--speed", "max")
-            .flag("--wait-subscribers", "2")
-            .spawn()
-            .await;
+        let server = Server::replay(&[BINANCE, "--speed", "max", "--wait-subscribers", "2"]).await;
         // One stream of the two: the replay has not started.
         let mut first = server.stream("/v1/stream?symbols=*&complete=1").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let ingested = server
-            .metrics()
-            .await
-            .sum("tickcast_ticks_ingested_total", &[]);
+        let ingested = server.metric("tickcast_ticks_ingested_total", &[]).await;
         assert_eq!(ingested, 0.0, "the replay started before its 2 subscribers");
         // The second starts it, and both get every tick live, from the first id, in order.
         let mut second = server.stream("/v1/stream?symbols=*&complete=1").await;

@@ -7,9 +7,7 @@ use crate::support::{EVENT_TIMEOUT, Server, TEST_TIMEOUT, assert_error, within};
 async fn bad_requests_get_json_errors_and_the_server_survives() {
     within(TEST_TIMEOUT, async {
         let mut server = Server::tcp().await;
-        let mut feed = server.feed().await;
-        feed.trade("A", "1").await;
-        server.wait_for_counts(&[("A", 1)]).await;
+        let mut feed = server.seeded_feed(&[("A", "1")]).await;
 
         let long_symbol = "X".repeat(33);
         let too_many: Vec<String> = (0..1025).map(|i| format!("S{i}")).collect();

@@ -5,13 +5,11 @@
 //! Sequence numbers are checked against what was fed: one feed connection delivers in order, and
 //! the sequencer numbers every accepted tick, one apart.
 
-use std::fmt::Write as _;
-
 use serde_json::Value;
 
 use crate::support::{
     EVENT_TIMEOUT, Event, Server, SseStream, TEST_TIMEOUT, assert_error,
-    assert_strictly_increasing, snapshot_tick, trade_line, within,
+    assert_strictly_increasing, head_seq, snapshot_tick, within,
 };
 
 /// (event type, symbol, raw px, n, seq) of an event.
@@ -38,9 +36,8 @@ async fn last_event_id_replays_exactly_the_missed_ticks() {
         let server = Server::tcp().await;
         let mut feed = server.feed().await;
         let mut first = server.stream("/v1/stream?symbols=A,B").await;
-        for (symbol, px) in [("A", "1.1"), ("B", "2.1"), ("C", "3.1"), ("A", "1.2")] {
-            feed.trade(symbol, px).await;
-        }
+        feed.trades(&[("A", "1.1"), ("B", "2.1"), ("C", "3.1"), ("A", "1.2")])
+            .await;
         let received = first.events(3, EVENT_TIMEOUT).await;
         let before: Vec<Seen> = received.iter().map(seen).collect();
         let s0 = before[0].4;
@@ -60,28 +57,23 @@ async fn last_event_id_replays_exactly_the_missed_ticks() {
         drop(first);
 
         // Missed while disconnected.
-        for (symbol, px) in [("A", "1.3"), ("C", "3.2"), ("B", "2.2"), ("A", "1.4")] {
-            feed.trade(symbol, px).await;
-        }
+        feed.trades(&[("A", "1.3"), ("C", "3.2"), ("B", "2.2"), ("A", "1.4")])
+            .await;
         server
             .wait_for_counts(&[("A", 4), ("B", 2), ("C", 2)])
             .await;
 
-        let mut by_header = server
-            .stream_with("/v1/stream?symbols=A,B", &[("Last-Event-ID", &last)])
-            .await
-            .unwrap_or_else(|response| panic!("resume: {} {}", response.status(), response.text()));
+        let mut by_header = server.resume("/v1/stream?symbols=A,B", &last).await;
         let mut by_query = server
             .stream(&format!("/v1/stream?symbols=A,B&lastEventId={last}"))
             .await;
         // Both given: the header wins (the query alone would mean "nothing missed").
         let mut header_wins = server
-            .stream_with(
+            .resume(
                 &format!("/v1/stream?symbols=A,B&lastEventId={}", s0 + 7),
-                &[("Last-Event-ID", &last)],
+                &last,
             )
-            .await
-            .unwrap_or_else(|response| panic!("resume: {} {}", response.status(), response.text()));
+            .await;
         let mut streams: [(&str, &mut SseStream); 3] = [
             ("Last-Event-ID header", &mut by_header),
             ("lastEventId query", &mut by_query),
@@ -120,10 +112,7 @@ async fn last_event_id_replays_exactly_the_missed_ticks() {
 async fn resume_from_a_snapshot_id() {
     within(TEST_TIMEOUT, async {
         let server = Server::tcp().await;
-        let mut feed = server.feed().await;
-        feed.trade("A", "1").await;
-        feed.trade("B", "2").await;
-        server.wait_for_counts(&[("A", 1), ("B", 1)]).await;
+        let mut feed = server.seeded_feed(&[("A", "1"), ("B", "2")]).await;
 
         let mut first = server.stream("/v1/stream?symbols=A,B").await;
         let snapshots: Vec<Seen> = first
@@ -142,18 +131,11 @@ async fn resume_from_a_snapshot_id() {
         );
         drop(first);
 
-        feed.trade("A", "3").await;
-        feed.trade("B", "4").await;
+        feed.trades(&[("A", "3"), ("B", "4")]).await;
         server.wait_for_counts(&[("A", 2), ("B", 2)]).await;
 
-        let from_snapshot = (s0 + 1).to_string();
-        let mut resumed = server
-            .stream_with(
-                "/v1/stream?symbols=A,B",
-                &[("Last-Event-ID", &from_snapshot)],
-            )
-            .await
-            .unwrap_or_else(|response| panic!("resume: {} {}", response.status(), response.text()));
+        // Resuming from the last snapshot: the ticks since, no snapshot again.
+        let mut resumed = server.resume("/v1/stream?symbols=A,B", s0 + 1).await;
         let replayed: Vec<Seen> = resumed
             .events(2, EVENT_TIMEOUT)
             .await
@@ -166,11 +148,7 @@ async fn resume_from_a_snapshot_id() {
         );
 
         // Resuming from the head: nothing missed, no snapshot, straight to live.
-        let head = (s0 + 3).to_string();
-        let mut at_head = server
-            .stream_with("/v1/stream?symbols=A,B", &[("Last-Event-ID", &head)])
-            .await
-            .unwrap_or_else(|response| panic!("resume: {} {}", response.status(), response.text()));
+        let mut at_head = server.resume("/v1/stream?symbols=A,B", s0 + 3).await;
 
         feed.trade("B", "5").await;
         for stream in [&mut resumed, &mut at_head] {
@@ -184,33 +162,23 @@ async fn resume_from_a_snapshot_id() {
 #[tokio::test]
 async fn ring_overrun_sends_reset_then_fresh_snapshots() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--ring-capacity", "64")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--ring-capacity", "64"]).await;
         let mut feed = server.feed().await;
         let mut first = server.stream("/v1/stream?symbols=A,B").await;
-        feed.trade("A", "0.1").await;
-        feed.trade("B", "0.2").await;
+        feed.trades(&[("A", "0.1"), ("B", "0.2")]).await;
         let last = first.events(2, EVENT_TIMEOUT).await[1].id();
         drop(first);
 
         // Far more than the ring holds.
-        let mut bulk = String::new();
-        for i in 0..1000 {
+        feed.burst((0..1000).map(|i| {
             let symbol = if i % 2 == 0 { "A" } else { "B" };
-            writeln!(bulk, "{}", trade_line(symbol, &format!("{}.25", i + 1))).expect("write");
-        }
-        feed.send(bulk.as_bytes()).await;
+            (symbol, format!("{}.25", i + 1))
+        }))
+        .await;
         let snapshot = server.wait_for_counts(&[("A", 501), ("B", 501)]).await;
-        let head = snapshot["head_seq"].as_u64().expect("head_seq");
+        let head = head_seq(&snapshot);
 
-        let last_text = last.to_string();
-        let mut resumed = server
-            .stream_with("/v1/stream?symbols=A,B", &[("Last-Event-ID", &last_text)])
-            .await
-            .unwrap_or_else(|response| panic!("resume: {} {}", response.status(), response.text()));
+        let mut resumed = server.resume("/v1/stream?symbols=A,B", last).await;
         let reset = resumed.next_event(EVENT_TIMEOUT).await;
         assert_eq!(
             reset.event, "reset",
@@ -256,7 +224,7 @@ async fn ring_overrun_sends_reset_then_fresh_snapshots() {
             &[snapshots[0].id(), snapshots[1].id(), live.id()],
         );
         assert_eq!(
-            server.metrics().await.sum("tickcast_resets_total", &[]),
+            server.metric("tickcast_resets_total", &[]).await,
             1.0,
             "the reset is counted"
         );
@@ -269,20 +237,12 @@ async fn last_event_id_ahead_of_head_resets_and_garbage_is_refused() {
     within(TEST_TIMEOUT, async {
         let server = Server::tcp().await;
         let mut feed = server.feed().await;
-        feed.trade("A", "1").await;
-        feed.trade("B", "2").await;
-        let snapshot = server.wait_for_counts(&[("A", 1), ("B", 1)]).await;
-        let head = snapshot["head_seq"].as_u64().expect("head_seq");
+        feed.trades(&[("A", "1"), ("B", "2")]).await;
+        let head = head_seq(&server.wait_for_counts(&[("A", 1), ("B", 1)]).await);
 
         // An id from another server run, far ahead of this ring.
         let ahead = head + 1_000_000;
-        let mut resumed = server
-            .stream_with(
-                "/v1/stream?symbols=A",
-                &[("Last-Event-ID", &ahead.to_string())],
-            )
-            .await
-            .unwrap_or_else(|response| panic!("resume: {} {}", response.status(), response.text()));
+        let mut resumed = server.resume("/v1/stream?symbols=A", ahead).await;
         let reset = resumed.next_event(EVENT_TIMEOUT).await;
         assert_eq!(reset.event, "reset", "{reset:?}");
         let data: Value = reset.json();
@@ -312,11 +272,7 @@ async fn last_event_id_ahead_of_head_resets_and_garbage_is_refused() {
 #[tokio::test]
 async fn ticks_older_than_the_resume_window_leave_the_ring() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--resume-window", "500ms")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--resume-window", "500ms"]).await;
         let mut feed = server.feed().await;
         let mut first = server.stream("/v1/stream?symbols=A").await;
         feed.trade("A", "1").await;
@@ -328,20 +284,14 @@ async fn ticks_older_than_the_resume_window_leave_the_ring() {
         feed.trade("A", "2").await;
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         feed.trade("A", "3").await;
-        let snapshot = server.wait_for_counts(&[("A", 3)]).await;
-        let head = snapshot["head_seq"].as_u64().expect("head_seq");
-        let metrics = server.metrics().await;
-        let oldest = metrics.sum("tickcast_ring_oldest_seq", &[]) as u64;
+        let head = head_seq(&server.wait_for_counts(&[("A", 3)]).await);
+        let oldest = server.metric("tickcast_ring_oldest_seq", &[]).await as u64;
         assert!(
             oldest > old && oldest <= head,
             "the first tick ({old}) left the ring: oldest {oldest}, head {head}"
         );
 
-        let old_text = (old - 1).to_string();
-        let mut resumed = server
-            .stream_with("/v1/stream?symbols=A", &[("Last-Event-ID", &old_text)])
-            .await
-            .unwrap_or_else(|response| panic!("resume: {} {}", response.status(), response.text()));
+        let mut resumed = server.resume("/v1/stream?symbols=A", old - 1).await;
         let reset = resumed.next_event(EVENT_TIMEOUT).await;
         assert_eq!(reset.event, "reset", "{reset:?}");
         assert_eq!(reset.json()["reason"], "ring_overrun", "{reset:?}");
@@ -353,11 +303,7 @@ async fn ticks_older_than_the_resume_window_leave_the_ring() {
         );
 
         // Within the window, a resume is still exact.
-        let recent = (head - 1).to_string();
-        let mut exact = server
-            .stream_with("/v1/stream?symbols=A", &[("Last-Event-ID", &recent)])
-            .await
-            .unwrap_or_else(|response| panic!("resume: {} {}", response.status(), response.text()));
+        let mut exact = server.resume("/v1/stream?symbols=A", head - 1).await;
         let next = exact.next_event(EVENT_TIMEOUT).await;
         assert_eq!((next.event.as_str(), next.id()), ("tick", head), "{next:?}");
     })

@@ -4,21 +4,25 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::{
-    EVENT_TIMEOUT, Item, Server, TEST_TIMEOUT, assert_strictly_increasing, raw_number,
-    snapshot_tick, within,
+    EVENT_TIMEOUT, Event, Item, Server, TEST_TIMEOUT, assert_strictly_increasing, head_seq,
+    raw_number, snapshot_tick, within,
 };
 
 /// Keys every tick object carries, whatever its kind.
 const TICK_KEYS: [&str; 6] = ["sym", "seq", "n", "kind", "ts", "rx"];
 
+/// (event type, symbol, raw px, n) of each event.
+fn summary(events: &[Event]) -> Vec<(String, String, String, u64)> {
+    events
+        .iter()
+        .map(|event| (event.event.clone(), event.sym(), event.raw("px"), event.n()))
+        .collect()
+}
+
 #[tokio::test]
 async fn stream_headers_retry_prelude_and_event_framing() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--retry", "3s")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--retry", "3s"]).await;
         let mut stream = server.stream("/v1/stream?symbols=A").await;
         let head = &stream.head;
         let content_type = head.header("content-type").unwrap_or_default();
@@ -148,21 +152,15 @@ async fn stream_headers_retry_prelude_and_event_framing() {
 async fn fresh_subscription_gets_snapshots_first_then_live_ticks() {
     within(TEST_TIMEOUT, async {
         let server = Server::tcp().await;
-        let mut feed = server.feed().await;
-        feed.trade("A", "1.5").await;
-        feed.trade("B", "2.5").await;
-        feed.trade("A", "3.5").await;
-        server.wait_for_counts(&[("A", 2), ("B", 1)]).await;
+        let mut feed = server
+            .seeded_feed(&[("A", "1.5"), ("B", "2.5"), ("A", "3.5")])
+            .await;
 
         let mut stream = server.stream("/v1/stream?symbols=A,B,C").await;
         let snapshots = stream.events(2, EVENT_TIMEOUT).await;
         // B's latest tick is older than A's, so B comes first; C has no price yet.
-        let summary: Vec<_> = snapshots
-            .iter()
-            .map(|event| (event.event.clone(), event.sym(), event.raw("px"), event.n()))
-            .collect();
         assert_eq!(
-            summary,
+            summary(&snapshots),
             [
                 ("snapshot".to_owned(), "B".to_owned(), "2.5".to_owned(), 1),
                 ("snapshot".to_owned(), "A".to_owned(), "3.5".to_owned(), 2),
@@ -173,17 +171,12 @@ async fn fresh_subscription_gets_snapshots_first_then_live_ticks() {
             assert_eq!(event.id(), event.seq(), "{event:?}");
         }
 
-        feed.trade("C", "4.5").await;
-        feed.trade("A", "5.5").await;
-        feed.trade("D", "6.5").await; // not subscribed
-        feed.trade("B", "7.5").await;
+        // D is not subscribed.
+        feed.trades(&[("C", "4.5"), ("A", "5.5"), ("D", "6.5"), ("B", "7.5")])
+            .await;
         let live = stream.events(3, EVENT_TIMEOUT).await;
-        let summary: Vec<_> = live
-            .iter()
-            .map(|event| (event.event.clone(), event.sym(), event.raw("px"), event.n()))
-            .collect();
         assert_eq!(
-            summary,
+            summary(&live),
             [
                 ("tick".to_owned(), "C".to_owned(), "4.5".to_owned(), 1),
                 ("tick".to_owned(), "A".to_owned(), "5.5".to_owned(), 3),
@@ -279,9 +272,7 @@ async fn per_symbol_counts_and_the_firehose() {
             ("A", "5"),
             ("B", "6"),
         ];
-        for (symbol, px) in fed {
-            feed.trade(symbol, px).await;
-        }
+        feed.trades(&fed).await;
 
         let all = firehose.events(fed.len(), EVENT_TIMEOUT).await;
         let summary: Vec<_> = all
@@ -328,8 +319,7 @@ async fn snapshot_endpoint_lists_latest_ticks_and_missing_symbols() {
     within(TEST_TIMEOUT, async {
         let server = Server::tcp().await;
         let mut feed = server.feed().await;
-        feed.trade("A", "1").await;
-        feed.trade("B", "2").await;
+        feed.trades(&[("A", "1"), ("B", "2")]).await;
         feed.line(
             r#"{"sym":"A","bid":2.5,"bid_qty":1,"ask":3.5,"ask_qty":2,"ts":1700000000000000000}"#,
         )
@@ -348,7 +338,7 @@ async fn snapshot_endpoint_lists_latest_ticks_and_missing_symbols() {
             "{snapshot}"
         );
         assert_eq!(snapshot["missing"], serde_json::json!(["Z"]));
-        let head = snapshot["head_seq"].as_u64().expect("head_seq");
+        let head = head_seq(&snapshot);
         assert_eq!(a["seq"], head, "A's quote is the last tick: {snapshot}");
         assert_eq!(b["seq"].as_u64().map(|seq| seq < head), Some(true));
 

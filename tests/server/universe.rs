@@ -3,24 +3,36 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{
-    EVENT_TIMEOUT, SETTLE_TIMEOUT, Server, TEST_TIMEOUT, assert_error, assert_strictly_increasing,
-    eventually, within,
+    EVENT_TIMEOUT, Server, TEST_TIMEOUT, assert_error, assert_strictly_increasing, within,
 };
 
 /// Generous wait for one synthetic tick of one symbol (about 10 per second are expected).
 const SYNTHETIC_EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The `symbols` of a `/v1/symbols` answer, sorted.
+fn listed(symbols: &Value) -> Vec<String> {
+    let mut listed: Vec<String> = symbols["symbols"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no symbols array: {symbols}"))
+        .iter()
+        .map(|symbol| {
+            symbol
+                .as_str()
+                .unwrap_or_else(|| panic!("symbol {symbol} is not a string: {symbols}"))
+                .to_owned()
+        })
+        .collect();
+    listed.sort();
+    listed
+}
+
 #[tokio::test]
 async fn synthetic_feed_is_a_closed_universe_of_syn_symbols() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .flag("--synthetic-symbols", "20")
-            .flag("--synthetic-rate", "200")
-            .spawn()
-            .await;
+        let server = Server::start(&["--synthetic-symbols", "20", "--synthetic-rate", "200"]).await;
         assert!(
             server.feeds.is_empty(),
             "no tcp feed is listed for synthetic only"
@@ -29,15 +41,8 @@ async fn synthetic_feed_is_a_closed_universe_of_syn_symbols() {
         let symbols = server.get_json("/v1/symbols").await;
         assert_eq!(symbols["universe"], "closed", "{symbols}");
         assert_eq!(symbols["synthetic"], true, "{symbols}");
-        let mut listed: Vec<String> = symbols["symbols"]
-            .as_array()
-            .expect("symbols array")
-            .iter()
-            .map(|symbol| symbol.as_str().expect("symbol string").to_owned())
-            .collect();
-        listed.sort();
         let expected: Vec<String> = (1..=20).map(|i| format!("SYN{i:04}")).collect();
-        assert_eq!(listed, expected);
+        assert_eq!(listed(&symbols), expected);
 
         let mut stream = server.stream("/v1/stream?symbols=SYN0001").await;
         let mut events = Vec::new();
@@ -85,8 +90,8 @@ async fn open_universe_accepts_unseen_symbols_and_delivers_them_later() {
 
         let mut stream = server.stream("/v1/stream?symbols=KRAKEN:MATIC/USD").await;
         let mut feed = server.feed().await;
-        feed.trade("OTHER", "1").await;
-        feed.trade("KRAKEN:MATIC/USD", "0.5123").await;
+        feed.trades(&[("OTHER", "1"), ("KRAKEN:MATIC/USD", "0.5123")])
+            .await;
         let event = stream.next_event(EVENT_TIMEOUT).await;
         assert_eq!(event.event, "tick");
         assert_eq!(event.sym(), "KRAKEN:MATIC/USD");
@@ -105,22 +110,11 @@ async fn open_universe_accepts_unseen_symbols_and_delivers_them_later() {
 #[tokio::test]
 async fn closed_universe_refuses_unknown_symbols_from_clients_and_feed() {
     within(TEST_TIMEOUT, async {
-        let server = Server::builder()
-            .tcp_feed()
-            .flag("--universe", "A,B")
-            .spawn()
-            .await;
+        let server = Server::tcp_with(&["--universe", "A,B"]).await;
         let symbols = server.get_json("/v1/symbols").await;
         assert_eq!(symbols["universe"], "closed", "{symbols}");
         assert_eq!(symbols["synthetic"], false, "{symbols}");
-        let mut listed: Vec<_> = symbols["symbols"]
-            .as_array()
-            .expect("symbols array")
-            .iter()
-            .filter_map(|symbol| symbol.as_str())
-            .collect();
-        listed.sort_unstable();
-        assert_eq!(listed, ["A", "B"]);
+        assert_eq!(listed(&symbols), ["A", "B"]);
 
         for path in [
             "/v1/stream?symbols=C",
@@ -132,28 +126,25 @@ async fn closed_universe_refuses_unknown_symbols_from_clients_and_feed() {
 
         let mut stream = server.stream("/v1/stream?symbols=*").await;
         let mut feed = server.feed().await;
-        feed.trade("C", "1").await;
-        feed.trade("A", "2").await;
+        feed.trades(&[("C", "1"), ("A", "2")]).await;
         let event = stream.next_event(EVENT_TIMEOUT).await;
         assert_eq!(
             (event.sym(), event.n()),
             ("A".to_owned(), 1),
             "the line for C is dropped, the feed goes on"
         );
-        eventually(
-            "tickcast_feed_rejects_total{reason=\"unknown_symbol\"} == 1",
-            SETTLE_TIMEOUT,
-            async || {
-                let rejects = server.metrics().await.try_sum(
-                    "tickcast_feed_rejects_total",
-                    &[("reason", "unknown_symbol")],
-                );
-                (rejects == Some(1.0)).then_some(())
-            },
-        )
-        .await;
-        let metrics = server.metrics().await;
-        assert_eq!(metrics.sum("tickcast_ticks_ingested_total", &[]), 1.0);
+        server
+            .wait_metric(
+                "== 1",
+                "tickcast_feed_rejects_total",
+                &[("reason", "unknown_symbol")],
+                |rejects| rejects == 1.0,
+            )
+            .await;
+        assert_eq!(
+            server.metric("tickcast_ticks_ingested_total", &[]).await,
+            1.0
+        );
         let snapshot = server.get_json("/v1/snapshot?symbols=A,B").await;
         assert_eq!(snapshot["missing"], json!(["B"]), "{snapshot}");
     })

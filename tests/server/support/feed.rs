@@ -1,4 +1,5 @@
-//! A feed client: connects to a `tcp-listen://` feed and writes native JSON lines.
+//! A feed client: connects to a `tcp-listen://` feed and writes native JSON lines, one per write
+//! ([`Feed::trades`]) or many in one write ([`Feed::burst`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,6 +16,18 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The native line for a trade of `symbol` at `px` (raw decimal text), quantity 1.
 pub fn trade_line(symbol: &str, px: &str) -> String {
     format!(r#"{{"sym":"{symbol}","px":{px},"qty":1,"ts":{TS}}}"#)
+}
+
+/// The native lines of `trades` (symbol, raw price), each ended by a newline.
+pub fn trade_lines<S: AsRef<str>, P: AsRef<str>>(
+    trades: impl IntoIterator<Item = (S, P)>,
+) -> String {
+    let mut lines = String::new();
+    for (symbol, px) in trades {
+        lines.push_str(&trade_line(symbol.as_ref(), px.as_ref()));
+        lines.push('\n');
+    }
+    lines
 }
 
 /// One feed connection.
@@ -54,5 +67,21 @@ impl Feed {
     /// Writes a trade of `symbol` at `px` (raw decimal text).
     pub async fn trade(&mut self, symbol: &str, px: &str) {
         self.line(&trade_line(symbol, px)).await;
+    }
+
+    /// Writes trades (symbol, raw price) in order, each line in a write of its own.
+    pub async fn trades(&mut self, trades: &[(&str, &str)]) {
+        for (symbol, px) in trades {
+            self.trade(symbol, px).await;
+        }
+    }
+
+    /// Writes trades (symbol, raw price) in order, all lines in one write: the server sees
+    /// them arrive faster than any subscriber can be written to.
+    pub async fn burst<S: AsRef<str>, P: AsRef<str>>(
+        &mut self,
+        trades: impl IntoIterator<Item = (S, P)>,
+    ) {
+        self.send(trade_lines(trades).as_bytes()).await;
     }
 }

@@ -228,6 +228,20 @@ impl Conn {
         }
     }
 
+    /// Sends one request (no extra headers) and reads its whole response, leaving the
+    /// connection open for the next one.
+    pub async fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        deadline: Instant,
+    ) -> Result<Response, ReadError> {
+        self.send_request(method, path, &[], deadline).await?;
+        let head = self.read_head(deadline).await?;
+        let body = self.read_body(head.framing(method), deadline).await?;
+        Ok(Response { head, body })
+    }
+
     /// Reads a whole body delimited by `framing`.
     pub async fn read_body(
         &mut self,

@@ -1,11 +1,18 @@
-//! The harness: a `tickcast` child process per test and the clients that talk to it.
+//! The harness: a `tickcast` child process per test and the clients that talk to it, so a test
+//! file says what it checks and not how to reach the server.
 //!
-//! - [`Server`] spawns the binary with `--listen 127.0.0.1:0`, reads its one ready line from
-//!   stdout to learn the HTTP and feed addresses, captures stderr, and kills the child on drop.
-//! - [`Feed`] writes native JSON lines to a `tcp-listen://` feed.
+//! - [`Server`] spawns the binary on port 0 ([`Server::tcp`], [`Server::tcp_with`] flags,
+//!   [`Server::replay`] files, or [`Server::start`] with any command line), learns the HTTP and
+//!   feed addresses from its ready line, and gives the typed calls a test makes: streams (fresh,
+//!   resumed after an id, on a small receive buffer), requests, snapshots, `/metrics` reads and
+//!   bounded waits for a metric, a per-symbol count, ingest or subscribers.
+//! - [`Recorder`] is a `tickcast record` child; [`run`] runs an invocation that exits by itself,
+//!   with a time limit. All three stand on one child-process type (`process`): ready line,
+//!   captured stderr, killed on drop.
+//! - [`Feed`] writes native JSON lines to a `tcp-listen://` feed, one per write or in a burst.
 //! - [`http`] is a minimal HTTP/1.1 client (no extra crates), [`SseStream`] decodes a chunked
 //!   `text/event-stream` body incrementally and parses it per the WHATWG rules.
-//! - [`Metrics`] scrapes `/metrics` and sums samples by name and labels.
+//! - [`Metrics`] parses a `/metrics` scrape and sums samples by name and labels.
 //!
 //! Waiting is always bounded: [`eventually`] polls a condition until a deadline, and every test
 //! body runs inside [`within`].
@@ -13,16 +20,20 @@
 mod feed;
 pub mod http;
 mod metrics;
+mod process;
+mod record;
 mod server;
 mod sse;
 
 use std::future::Future;
 use std::time::Duration;
 
-pub use feed::{Feed, trade_line};
+pub use feed::{Feed, trade_lines};
 pub use http::Response;
 pub use metrics::Metrics;
-pub use server::{Server, snapshot_tick};
+pub use process::run;
+pub use record::Recorder;
+pub use server::{Server, head_seq, snapshot_tick};
 pub use sse::{End, Event, Item, SseStream, raw_number};
 
 /// Upper bound for one whole test; the suite must never hang on a broken server.
@@ -41,7 +52,7 @@ pub async fn within<F: Future>(limit: Duration, body: F) -> F::Output {
         Ok(output) => output,
         Err(_) => panic!(
             "test did not finish within {limit:?}\n{}",
-            server::take_dropped_stderr()
+            process::take_dropped_stderr()
         ),
     }
 }

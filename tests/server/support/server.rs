@@ -1,199 +1,30 @@
-//! One `tickcast` child process per test, listening on port 0.
+//! A `tickcast` server per test, listening on port 0, and the typed calls a test makes on it.
 //!
-//! The child is spawned from `CARGO_BIN_EXE_tickcast`; a thread reads its stdout (the first line
-//! is the JSON ready line, anything after it is kept so a test can check there is none), another
-//! collects stderr for failure messages. Dropping the [`Server`] kills that one child by its
-//! handle and reaps it; if the test is failing, the child's stderr is printed.
+//! [`Server::start`] and its shorthands spawn the binary with `--listen 127.0.0.1:0` (through
+//! [`Process`]), learn the HTTP and feed addresses from its ready line, and from then on every
+//! call is a real request on a real socket: streams, feeds, `/metrics` scrapes, snapshots. Every
+//! wait here is bounded ([`SETTLE_TIMEOUT`], [`EVENT_TIMEOUT`]) and names what it waited for.
 
-use std::cell::RefCell;
-use std::io::{BufRead, BufReader, Read};
+use std::fmt::Display;
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::net::TcpSocket;
 use tokio::time::Instant;
 
-use super::http::{self, ReadError};
-use super::{Feed, Metrics, Response, SETTLE_TIMEOUT, SseStream, eventually};
+use super::http::{self, Conn, ReadError};
+use super::process::{self, Process};
+use super::{EVENT_TIMEOUT, Feed, Metrics, Response, SETTLE_TIMEOUT, SseStream, eventually};
 
-/// How long the child may take to print its ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// The flag that gives a server one TCP feed listener on a free port.
+const TCP_FEED: [&str; 2] = ["--feed", "tcp-listen://127.0.0.1:0"];
 /// The ring capacity used unless a test sets its own: the default (8 Mi events) would make every
 /// one of the parallel test servers reserve a large ring for a few hundred ticks.
 const TEST_RING_CAPACITY: &str = "65536";
-/// How much of the child's stderr a failure message shows.
-const STDERR_TAIL: usize = 16 * 1024;
 
-thread_local! {
-    /// Stderr of servers dropped on this thread, for [`super::within`] to show on a timeout
-    /// (the timed-out body, and with it the server, is gone by then).
-    static DROPPED_STDERR: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// Returns (and forgets) the stderr of servers dropped on this thread.
-pub(super) fn take_dropped_stderr() -> String {
-    DROPPED_STDERR.with(|cell| std::mem::take(&mut *cell.borrow_mut()))
-}
-
-/// Flags for a server about to be spawned.
-pub struct ServerBuilder {
-    args: Vec<String>,
-    subcommand: Vec<String>,
-}
-
-impl ServerBuilder {
-    /// Adds `name value` to the command line.
-    pub fn flag(mut self, name: &str, value: &str) -> Self {
-        self.args.push(name.to_owned());
-        self.args.push(value.to_owned());
-        self
-    }
-
-    /// Adds a flag that takes no value.
-    pub fn switch(mut self, name: &str) -> Self {
-        self.args.push(name.to_owned());
-        self
-    }
-
-    /// Runs a subcommand (`replay FILE...`) instead of plain serving; its words go first.
-    pub fn subcommand(mut self, words: &[&str]) -> Self {
-        self.subcommand = words.iter().map(|w| (*w).to_owned()).collect();
-        self
-    }
-
-    /// Adds a TCP feed listener on a free port (`--feed tcp-listen://127.0.0.1:0`).
-    pub fn tcp_feed(self) -> Self {
-        self.flag("--feed", "tcp-listen://127.0.0.1:0")
-    }
-
-    /// Spawns the server and waits for its ready line.
-    pub async fn spawn(self) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tickcast"));
-        command.args(&self.subcommand);
-        command.args(["--listen", "127.0.0.1:0"]);
-        if !self.args.iter().any(|arg| arg == "--ring-capacity") {
-            command.args(["--ring-capacity", TEST_RING_CAPACITY]);
-        }
-        command
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot spawn tickcast {:?}: {err}", self.args));
-
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let mut child_stderr = child.stderr.take().expect("stderr is piped");
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n @ 1..) = child_stderr.read(&mut chunk) {
-                sink.lock()
-                    .expect("stderr lock")
-                    .extend_from_slice(&chunk[..n]);
-            }
-        });
-
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let child_stdout = child.stdout.take().expect("stdout is piped");
-        let stdout_reader = std::thread::spawn(move || {
-            let mut lines = BufReader::new(child_stdout).lines();
-            let _ = ready_tx.send(lines.next().and_then(Result::ok));
-            lines.map_while(Result::ok).collect::<Vec<_>>()
-        });
-
-        // From here on the process is owned by `process`, so a failed start still kills it.
-        let mut process = Process {
-            child,
-            stderr,
-            stdout_reader: Some(stdout_reader),
-        };
-        let line = match tokio::time::timeout(READY_TIMEOUT, ready_rx).await {
-            Ok(Ok(Some(line))) => line,
-            outcome => {
-                let status = process.child.try_wait().ok().flatten();
-                panic!(
-                    "tickcast {:?} printed no ready line ({}; exit status {status:?})\nstderr:\n{}",
-                    self.args,
-                    if outcome.is_err() {
-                        "timed out"
-                    } else {
-                        "stdout closed"
-                    },
-                    process.stderr_tail()
-                );
-            }
-        };
-        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|err| {
-            panic!(
-                "ready line is not JSON ({err}): {line:?}\n{}",
-                process.stderr_tail()
-            )
-        });
-        assert_eq!(ready["event"], "listening", "ready line {line}");
-        let http: SocketAddr = ready["http"]
-            .as_str()
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("ready line has no usable \"http\" address: {line}"));
-        let feeds = ready["feeds"]
-            .as_array()
-            .unwrap_or_else(|| panic!("ready line has no \"feeds\" array: {line}"))
-            .iter()
-            .map(|feed| {
-                feed.as_str()
-                    .and_then(|feed| feed.strip_prefix("tcp-listen://"))
-                    .and_then(|addr| addr.parse().ok())
-                    .unwrap_or_else(|| panic!("feed {feed} is not tcp-listen://ADDR: {line}"))
-            })
-            .collect();
-        Server {
-            process,
-            http,
-            feeds,
-        }
-    }
-}
-
-/// The child process; kills and reaps it on drop.
-struct Process {
-    child: Child,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    stdout_reader: Option<JoinHandle<Vec<String>>>,
-}
-
-impl Process {
-    fn stderr_tail(&self) -> String {
-        let bytes = self.stderr.lock().expect("stderr lock");
-        let start = bytes.len().saturating_sub(STDERR_TAIL);
-        String::from_utf8_lossy(&bytes[start..]).into_owned()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let report = format!(
-            "--- tickcast (pid {}) stderr ---\n{}\n--- end of stderr ---",
-            self.child.id(),
-            self.stderr_tail()
-        );
-        if std::thread::panicking() {
-            eprintln!("{report}");
-        } else {
-            DROPPED_STDERR.with(|cell| cell.borrow_mut().push_str(&report));
-        }
-    }
-}
-
-/// A running `tickcast` and where to reach it.
+/// A running `tickcast` and where to reach it; the child is killed when this is dropped.
 pub struct Server {
     process: Process,
     /// The HTTP address from the ready line.
@@ -203,17 +34,45 @@ pub struct Server {
 }
 
 impl Server {
-    /// A builder; add flags, then [`ServerBuilder::spawn`].
-    pub fn builder() -> ServerBuilder {
-        ServerBuilder {
-            args: Vec::new(),
-            subcommand: Vec::new(),
+    /// Spawns `tickcast args... --listen 127.0.0.1:0` (and a small `--ring-capacity` unless
+    /// `args` sets one) and waits for its ready line.
+    pub async fn start(args: &[&str]) -> Server {
+        let mut words: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        words.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
+        if !args.contains(&"--ring-capacity") {
+            words.extend(["--ring-capacity".to_owned(), TEST_RING_CAPACITY.to_owned()]);
+        }
+        let (process, ready) = Process::spawn(words, "listening").await;
+        let http: SocketAddr = ready["http"]
+            .as_str()
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("ready line has no usable \"http\" address: {ready}"));
+        let feeds = ready["feeds"]
+            .as_array()
+            .unwrap_or_else(|| panic!("ready line has no \"feeds\" array: {ready}"))
+            .iter()
+            .map(|feed| process::tcp_feed_addr(feed, &ready))
+            .collect();
+        Server {
+            process,
+            http,
+            feeds,
         }
     }
 
     /// A server whose only source is one TCP feed, with otherwise default flags.
     pub async fn tcp() -> Server {
-        Server::builder().tcp_feed().spawn().await
+        Server::start(&TCP_FEED).await
+    }
+
+    /// A server whose only source is one TCP feed, with `flags` added.
+    pub async fn tcp_with(flags: &[&str]) -> Server {
+        Server::start(&[&TCP_FEED, flags].concat()).await
+    }
+
+    /// `tickcast replay args...`: recorded files served as the feed.
+    pub async fn replay(args: &[&str]) -> Server {
+        Server::start(&[&["replay"], args].concat()).await
     }
 
     /// Connects a new feed client to the first TCP feed.
@@ -224,6 +83,25 @@ impl Server {
             .expect("this server has no tcp-listen feed");
         Feed::connect(addr).await
     }
+
+    /// Connects a new feed client, sends `trades` (symbol, raw price) one line per write, and
+    /// waits until `/v1/snapshot` counts them all: on a server with no earlier ticks of these
+    /// symbols, they are then sequenced and are what a new subscriber gets as snapshots.
+    pub async fn seeded_feed(&self, trades: &[(&str, &str)]) -> Feed {
+        let mut feed = self.feed().await;
+        feed.trades(trades).await;
+        let mut counts: Vec<(&str, u64)> = Vec::new();
+        for (symbol, _) in trades {
+            match counts.iter_mut().find(|(seen, _)| seen == symbol) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((symbol, 1)),
+            }
+        }
+        self.wait_for_counts(&counts).await;
+        feed
+    }
+
+    // === HTTP requests ===
 
     /// Sends a request and reads the whole response, failing the test if there is none.
     pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
@@ -265,17 +143,26 @@ impl Server {
         response.json()
     }
 
+    /// A bare client connection to the HTTP listener, for requests written by hand.
+    pub async fn connect(&self, deadline: Instant) -> Conn {
+        Conn::connect(self.http, deadline)
+            .await
+            .unwrap_or_else(|err| panic!("connect to {}: {err}", self.http))
+    }
+
+    // === Streams ===
+
     /// Opens an SSE stream that must answer 200.
     pub async fn stream(&self, path: &str) -> SseStream {
-        self.stream_with(path, &[])
+        self.stream_ok(path, &[]).await
+    }
+
+    /// Opens an SSE stream that resumes after `last_event_id` (the `Last-Event-ID` header a
+    /// browser sends when it reconnects); it must answer 200.
+    pub async fn resume(&self, path: &str, last_event_id: impl Display) -> SseStream {
+        let last_event_id = last_event_id.to_string();
+        self.stream_ok(path, &[("Last-Event-ID", &last_event_id)])
             .await
-            .unwrap_or_else(|response| {
-                panic!(
-                    "GET {path} answered {} {}",
-                    response.status(),
-                    response.text()
-                )
-            })
     }
 
     /// Opens an SSE stream with extra request headers; a non-200 answer is returned as `Err`.
@@ -287,6 +174,30 @@ impl Server {
         SseStream::open(self.http, path, headers).await
     }
 
+    /// Opens an SSE stream (that must answer 200) on a socket whose receive buffer is set to
+    /// `bytes`: a client that stops reading then stalls the server's writes early.
+    pub async fn stream_with_recv_buffer(&self, path: &str, bytes: u32) -> SseStream {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        let connected = tokio::time::timeout(EVENT_TIMEOUT, socket.connect(self.http))
+            .await
+            .unwrap_or_else(|_| panic!("connect to {} timed out", self.http))
+            .unwrap_or_else(|err| panic!("connect to {}: {err}", self.http));
+        SseStream::open_on(connected, path, &[])
+            .await
+            .unwrap_or_else(|response| panic!("GET {path} answered {}", describe(&response)))
+    }
+
+    async fn stream_ok(&self, path: &str, headers: &[(&str, &str)]) -> SseStream {
+        self.stream_with(path, headers)
+            .await
+            .unwrap_or_else(|response| {
+                panic!("GET {path} {headers:?} answered {}", describe(&response))
+            })
+    }
+
+    // === Metrics and snapshots ===
+
     /// Scrapes `/metrics`.
     pub async fn metrics(&self) -> Metrics {
         let response = self.get("/metrics").await;
@@ -294,8 +205,57 @@ impl Server {
         Metrics::parse(&response.text())
     }
 
+    /// One scrape's sum of the samples `name{labels}`; a missing metric fails the test.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.metrics().await.sum(name, labels)
+    }
+
+    /// Scrapes until the sum of `name{labels}` is present and `accept`ed, at most
+    /// [`SETTLE_TIMEOUT`]; returns that value. `what` names the condition for the failure.
+    pub async fn wait_metric(
+        &self,
+        what: &str,
+        name: &str,
+        labels: &[(&str, &str)],
+        accept: impl Fn(f64) -> bool,
+    ) -> f64 {
+        eventually(
+            &format!("{name}{labels:?}: {what}"),
+            SETTLE_TIMEOUT,
+            async || {
+                let value = self.metrics().await.try_sum(name, labels)?;
+                accept(value).then_some(value)
+            },
+        )
+        .await
+    }
+
+    /// Waits until the server has ingested at least `count` ticks, and returns the exact count.
+    pub async fn wait_ingested(&self, count: u64) -> u64 {
+        let ingested = self
+            .wait_metric(
+                &format!(">= {count}"),
+                "tickcast_ticks_ingested_total",
+                &[],
+                |ingested| ingested >= count as f64,
+            )
+            .await;
+        ingested as u64
+    }
+
+    /// Waits until `tickcast_subscribers`, summed over shards, is exactly `count`.
+    pub async fn wait_subscribers(&self, count: u64) {
+        self.wait_metric(
+            &format!("== {count}"),
+            "tickcast_subscribers",
+            &[],
+            |subscribers| subscribers == count as f64,
+        )
+        .await;
+    }
+
     /// Waits until `/v1/snapshot` shows each symbol with per-symbol count `n`: the ticks fed so
-    /// far have been sequenced and are visible to new subscribers.
+    /// far have been sequenced and are visible to new subscribers. Returns that snapshot.
     pub async fn wait_for_counts(&self, counts: &[(&str, u64)]) -> Value {
         let symbols: Vec<&str> = counts.iter().map(|(symbol, _)| *symbol).collect();
         let path = format!("/v1/snapshot?symbols={}", symbols.join(","));
@@ -312,7 +272,7 @@ impl Server {
                         return last.clone();
                     }
                 } else {
-                    last = Value::String(format!("{} {}", response.status(), response.text()));
+                    last = Value::String(describe(&response));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -323,84 +283,36 @@ impl Server {
         })
     }
 
-    /// Waits until the server has ingested at least `count` ticks, and returns the exact count.
-    pub async fn wait_ingested(&self, count: u64) -> u64 {
-        eventually(
-            &format!("tickcast_ticks_ingested_total >= {count}"),
-            SETTLE_TIMEOUT,
-            async || {
-                let ingested = self
-                    .metrics()
-                    .await
-                    .try_sum("tickcast_ticks_ingested_total", &[])?;
-                (ingested >= count as f64).then_some(ingested as u64)
-            },
-        )
-        .await
-    }
-
-    /// Waits until `tickcast_subscribers`, summed over shards, is exactly `count`.
-    pub async fn wait_subscribers(&self, count: u64) {
-        eventually(
-            &format!("tickcast_subscribers == {count}"),
-            SETTLE_TIMEOUT,
-            async || {
-                let subscribers = self.metrics().await.try_sum("tickcast_subscribers", &[])?;
-                (subscribers == count as f64).then_some(())
-            },
-        )
-        .await;
-    }
+    // === The process ===
 
     /// The child's process id.
     pub fn pid(&self) -> u32 {
-        self.process.child.id()
+        self.process.pid()
     }
 
     /// True while the child has not exited.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.process.child.try_wait(), Ok(None))
+        self.process.is_running()
     }
 
     /// Sends SIGTERM to this child (and only to it, by its pid).
     pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
+        self.process.terminate();
     }
 
     /// Waits for the child to exit, at most `limit`.
     pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.process.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tickcast did not exit within {limit:?}\nstderr:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.process.wait_exit(limit).await
     }
 
     /// Lines the child printed on stdout after its ready line; only once it has exited.
     pub fn stdout_after_ready(&mut self) -> Vec<String> {
-        assert!(!self.is_running(), "stdout is complete only after exit");
-        self.process
-            .stdout_reader
-            .take()
-            .map(|reader| reader.join().expect("stdout reader thread"))
-            .unwrap_or_default()
+        self.process.stdout_after_ready()
     }
 
     /// The tail of what the child wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        self.process.stderr_tail()
+        self.process.stderr()
     }
 }
 
@@ -410,6 +322,19 @@ pub fn snapshot_tick<'a>(snapshot: &'a Value, symbol: &str) -> Option<&'a Value>
         .as_array()?
         .iter()
         .find(|tick| tick["sym"] == symbol)
+}
+
+/// `head_seq` of a `/v1/snapshot` answer: the seq of the last sequenced tick.
+#[track_caller]
+pub fn head_seq(snapshot: &Value) -> u64 {
+    snapshot["head_seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("snapshot has no integer head_seq: {snapshot}"))
+}
+
+/// Status and body of a response, for a failure message.
+fn describe(response: &Response) -> String {
+    format!("{} {}", response.status(), response.text())
 }
 
 /// A path short enough for a failure message.

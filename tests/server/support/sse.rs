@@ -487,6 +487,18 @@ impl SseStream {
         events
     }
 
+    /// Every item until the stream ends, each within `limit`, and how it ended
+    /// ([`End::Timeout`] if an item did not come in time).
+    pub async fn rest(&mut self, limit: Duration) -> (Vec<Item>, End) {
+        let mut items = Vec::new();
+        loop {
+            match self.next_item(limit).await {
+                Ok(item) => items.push(item),
+                Err(end) => return (items, end),
+            }
+        }
+    }
+
     /// After [`End::Finished`]: waits for the server to close the connection (EOF, no further
     /// bytes, no reset).
     pub async fn wait_closed(&mut self, limit: Duration) -> Result<(), String> {
