@@ -19,10 +19,10 @@
 
 use simd_json::tape::{Object, Value};
 
-use super::{
-    Decoded, NANOS_PER_MILLI, each_object, epoch_time, field, label, pick, present, quote, skip,
-    trade, venue_symbol,
-};
+use super::fields::{each_object, field, label, pick, present};
+use super::ticks::{quote, trade, venue_symbol};
+use super::timestamp::{NANOS_PER_MILLI, epoch_time};
+use super::{Decoded, skip};
 use crate::feed::Reject;
 use crate::feed::native::Field;
 use crate::tick::Tick;

@@ -14,10 +14,10 @@
 
 use simd_json::tape::Value;
 
-use super::{
-    Decoded, NANOS_PER_MICRO, NANOS_PER_SEC, epoch_time, field, label, object_of, pick, present,
-    skip, trade, venue_symbol,
-};
+use super::fields::{field, label, object_of, pick, present};
+use super::ticks::{trade, venue_symbol};
+use super::timestamp::{NANOS_PER_MICRO, NANOS_PER_SEC, epoch_time};
+use super::{Decoded, skip};
 use crate::feed::Reject;
 use crate::feed::native::Field;
 use crate::tick::Tick;

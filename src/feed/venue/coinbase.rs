@@ -14,7 +14,10 @@
 
 use simd_json::tape::Value;
 
-use super::{Decoded, field, label, pick, quote, rfc3339_time, skip, trade, venue_symbol};
+use super::fields::{field, label, pick};
+use super::ticks::{quote, trade, venue_symbol};
+use super::timestamp::rfc3339_time;
+use super::{Decoded, skip};
 use crate::feed::Reject;
 use crate::tick::Tick;
 

@@ -18,10 +18,10 @@ use simd_json::prelude::*;
 use simd_json::tape::Value;
 
 use super::coinbase::VENUE;
-use super::{
-    Decoded, each_object, field, label, oldest_first, pick, quote, rfc3339_time, skip, trade,
-    venue_symbol,
-};
+use super::fields::{each_object, field, label, pick};
+use super::ticks::{oldest_first, quote, trade, venue_symbol};
+use super::timestamp::rfc3339_time;
+use super::{Decoded, skip};
 use crate::feed::Reject;
 use crate::tick::Tick;
 

@@ -8,6 +8,13 @@
 //! view, so a price like `61837.63000000` (a string at Binance, a JSON number at Kraken) keeps
 //! its exact digits and never passes through `f64`.
 //!
+//! This file holds the [`Format`]s, the [`Decoder`] and its per-line format detection. Each
+//! venue's messages are read in its own file (`binance.rs`, `coinbase.rs`,
+//! `coinbase_advanced.rs`, `kraken.rs`, `bitstamp.rs`), with what they share beside them:
+//! `fields.rs` picks a message's fields and reads its envelope, `ticks.rs` builds the symbols,
+//! trades and quotes described below, `timestamp.rs` reads venue times and holds them to their
+//! window, and [`skip`] names the kinds of skipped message.
+//!
 //! # Formats
 //!
 //! | [`Format`] | name | messages that give ticks |
@@ -79,6 +86,9 @@
 //! Decoding allocates nothing in the steady state beyond the growth of `out` (a snapshot batch
 //! of more than 20 trades may allocate while sorting). This module must never round a number
 //! through `f64`, do I/O, log, or read the clock.
+//!
+//! [`TickKind::Trade`]: crate::tick::TickKind::Trade
+//! [`TickKind::Quote`]: crate::tick::TickKind::Quote
 
 mod binance;
 mod bitstamp;
@@ -86,14 +96,20 @@ mod coinbase;
 mod coinbase_advanced;
 mod kraken;
 
+mod fields;
+pub mod skip;
+mod ticks;
+mod timestamp;
+
 use std::fmt;
 use std::str::FromStr;
 
-use simd_json::tape::{Object, Value};
+use simd_json::tape::Value;
 
 use crate::feed::Reject;
-use crate::feed::native::{self, Field, LineParser};
-use crate::tick::{MAX_SYMBOL_LEN, Symbol, Tick, TickKind};
+use crate::feed::native::{self, LineParser};
+use crate::tick::Tick;
+use fields::keys_present;
 
 /// A feed's wire format, chosen per source (`format=` in configuration), or [`Format::Auto`]
 /// to detect it per line.
@@ -174,104 +190,6 @@ pub enum Decoded {
     Ticks(usize),
     /// A valid message that is not a tick, by kind.
     Skipped(skip::Kind),
-}
-
-/// The kinds of [`Decoded::Skipped`], each with a stable `snake_case` label to count skipped
-/// messages by (the `kind` label of `tickcast_feed_skipped_total`).
-pub mod skip {
-    /// A kind of valid feed message that is not a tick.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub enum Kind {
-        /// An incremental order-book change: Binance `depthUpdate`, Coinbase `l2update` and the
-        /// full channel's order messages, Advanced `l2_data` updates, Kraken `book`/`level3`
-        /// updates, Bitstamp `diff_order_book` and `live_orders`.
-        BookUpdate,
-        /// A whole (or top-N) order book: Binance's REST `lastUpdateId` snapshot and partial-depth
-        /// streams, Coinbase `snapshot`, Advanced and Kraken book snapshots, Bitstamp `order_book`.
-        BookSnapshot,
-        /// OHLC candles: Binance `kline`, Advanced `candles`, Kraken `ohlc`.
-        Candle,
-        /// Rolling statistics without a book: Binance mini tickers, rolling-window tickers and
-        /// `avgPrice`.
-        Stats,
-        /// Keep-alives and pongs.
-        Heartbeat,
-        /// Subscribe and unsubscribe acknowledgements.
-        Subscription,
-        /// Exchange or connection status: Coinbase and Advanced `status`, Kraken `status`,
-        /// Bitstamp `bts:request_reconnect`.
-        Status,
-        /// An error the venue reported (bad subscription, rate limit); the caller logs the line.
-        Error,
-        /// Private account channels: orders, executions, balances.
-        Account,
-        /// Instrument definitions: Kraken `instrument`.
-        ReferenceData,
-    }
-
-    impl Kind {
-        /// The label (`book_update`, ...).
-        pub fn as_str(self) -> &'static str {
-            match self {
-                Kind::BookUpdate => "book_update",
-                Kind::BookSnapshot => "book_snapshot",
-                Kind::Candle => "candle",
-                Kind::Stats => "stats",
-                Kind::Heartbeat => "heartbeat",
-                Kind::Subscription => "subscription",
-                Kind::Status => "status",
-                Kind::Error => "error",
-                Kind::Account => "account",
-                Kind::ReferenceData => "reference_data",
-            }
-        }
-
-        /// Position in [`ALL`]: a counter index, no string compare.
-        pub fn index(self) -> usize {
-            self as usize
-        }
-    }
-
-    impl std::fmt::Display for Kind {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.as_str())
-        }
-    }
-
-    /// [`Kind::BookUpdate`].
-    pub const BOOK_UPDATE: Kind = Kind::BookUpdate;
-    /// [`Kind::BookSnapshot`].
-    pub const BOOK_SNAPSHOT: Kind = Kind::BookSnapshot;
-    /// [`Kind::Candle`].
-    pub const CANDLE: Kind = Kind::Candle;
-    /// [`Kind::Stats`].
-    pub const STATS: Kind = Kind::Stats;
-    /// [`Kind::Heartbeat`].
-    pub const HEARTBEAT: Kind = Kind::Heartbeat;
-    /// [`Kind::Subscription`].
-    pub const SUBSCRIPTION: Kind = Kind::Subscription;
-    /// [`Kind::Status`].
-    pub const STATUS: Kind = Kind::Status;
-    /// [`Kind::Error`].
-    pub const ERROR: Kind = Kind::Error;
-    /// [`Kind::Account`].
-    pub const ACCOUNT: Kind = Kind::Account;
-    /// [`Kind::ReferenceData`].
-    pub const REFERENCE_DATA: Kind = Kind::ReferenceData;
-
-    /// Every kind, in [`Kind::index`] order, for registering counters up front.
-    pub const ALL: [Kind; 10] = [
-        BOOK_UPDATE,
-        BOOK_SNAPSHOT,
-        CANDLE,
-        STATS,
-        HEARTBEAT,
-        SUBSCRIPTION,
-        STATUS,
-        ERROR,
-        ACCOUNT,
-        REFERENCE_DATA,
-    ];
 }
 
 // === impl Decoder ===
@@ -400,316 +318,6 @@ fn detect(root: Value<'_, '_>) -> Result<Format, Reject> {
     })
 }
 
-// === Shared reading helpers ===
-
-/// Which of `keys` the object has, in one pass over its keys.
-fn keys_present<const N: usize>(object: &Object<'_, '_>, keys: [&str; N]) -> [bool; N] {
-    let mut present = [false; N];
-    for key in object.keys() {
-        if let Some(slot) = keys.iter().position(|k| same_key(k, key)) {
-            present[slot] = true;
-        }
-    }
-    present
-}
-
-/// The values of `keys` in one pass over the object's pairs; absent keys are `None`. A key
-/// given twice is [`Reject::InvalidJson`], as in the native format.
-fn pick<'t, 'i, const N: usize>(
-    object: &Object<'t, 'i>,
-    keys: [&str; N],
-) -> Result<[Option<Value<'t, 'i>>; N], Reject> {
-    let mut found = [None; N];
-    for (key, value) in object.iter() {
-        if let Some(slot) = keys.iter().position(|k| same_key(k, key)) {
-            if found[slot].is_some() {
-                return Err(Reject::InvalidJson);
-            }
-            found[slot] = Some(value);
-        }
-    }
-    Ok(found)
-}
-
-/// `a == b`, with the length and the first byte compared before the bytes: most keys differ
-/// there, and venue keys are short (Binance's are mostly one letter), where a `memcmp` call
-/// costs more than the comparison.
-#[inline]
-fn same_key(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
-}
-
-/// A picked value as a [`Field`] (absent is [`Field::Unset`]).
-fn field<'i>(value: Option<Value<'_, 'i>>) -> Field<'i> {
-    value.map_or(Field::Unset, Field::of)
-}
-
-/// A picked envelope value (`type`, `channel`, `event`, `method`) that must be a string when
-/// present: `Ok(None)` when absent or `null`, [`Reject::MalformedMessage`] for another type.
-fn label<'i>(value: Option<Value<'_, 'i>>) -> Result<Option<&'i str>, Reject> {
-    match field(value) {
-        Field::Unset | Field::Null => Ok(None),
-        Field::Text(text) => Ok(Some(text)),
-        Field::Number(_) | Field::Other => Err(Reject::MalformedMessage),
-    }
-}
-
-/// A picked value that must be an object, else [`Reject::MalformedMessage`].
-fn object_of<'t, 'i>(value: Option<Value<'t, 'i>>) -> Result<Object<'t, 'i>, Reject> {
-    value
-        .and_then(|v| v.as_object())
-        .ok_or(Reject::MalformedMessage)
-}
-
-/// A picked value that must be an array of objects, visited in order; anything else is
-/// [`Reject::MalformedMessage`]. (A JSON number reaches here as a one-string array from the
-/// lossless number view, and fails the object check like any other non-object.)
-fn each_object<'t, 'i>(
-    value: Option<Value<'t, 'i>>,
-    mut visit: impl FnMut(Object<'t, 'i>) -> Result<(), Reject>,
-) -> Result<(), Reject> {
-    let array = value
-        .and_then(|v| v.as_array())
-        .ok_or(Reject::MalformedMessage)?;
-    for item in array.iter() {
-        visit(item.as_object().ok_or(Reject::MalformedMessage)?)?;
-    }
-    Ok(())
-}
-
-/// `VENUE:name` as a [`Symbol`]; `uppercase` upper-cases the name (Bitstamp's channel names
-/// are lower case). See the module docs for the scheme.
-fn venue_symbol(venue: &str, name: Field<'_>, uppercase: bool) -> Result<Symbol, Reject> {
-    let name = match name {
-        Field::Unset | Field::Null => return Err(Reject::MissingSymbol),
-        Field::Text(name) => name.as_bytes(),
-        Field::Number(_) | Field::Other => return Err(Reject::BadSymbol),
-    };
-    let len = venue.len() + 1 + name.len();
-    if name.is_empty() || len > MAX_SYMBOL_LEN || name.contains(&b':') {
-        return Err(Reject::BadSymbol);
-    }
-    // Built on the stack: a symbol never allocates.
-    let mut buf = [0u8; MAX_SYMBOL_LEN];
-    buf[..venue.len()].copy_from_slice(venue.as_bytes());
-    buf[venue.len()] = b':';
-    let tail = &mut buf[venue.len() + 1..len];
-    tail.copy_from_slice(name);
-    if uppercase {
-        tail.make_ascii_uppercase();
-    }
-    let text = std::str::from_utf8(&buf[..len]).map_err(|_| Reject::BadSymbol)?;
-    Symbol::new(text).map_err(|_| Reject::BadSymbol)
-}
-
-/// The field unless it is absent or `null`.
-fn present(value: Field<'_>) -> Option<Field<'_>> {
-    match value {
-        Field::Unset | Field::Null => None,
-        value => Some(value),
-    }
-}
-
-/// A trade tick: `px` and `qty` required, checked in that order, then the time.
-fn trade(
-    symbol: Symbol,
-    px: Field<'_>,
-    qty: Field<'_>,
-    ts: impl FnOnce() -> Result<u64, Reject>,
-    rx: u64,
-) -> Result<Tick, Reject> {
-    let px = px.price()?.ok_or(Reject::MissingPrice)?;
-    let qty = qty.size()?.ok_or(Reject::MissingSize)?;
-    Ok(Tick::trade(symbol, px, Some(qty), ts()?, rx))
-}
-
-/// A quote tick from `[bid, bid_qty, ask, ask_qty]`, each optional, at least one price
-/// required; checked in that order, then the time.
-fn quote(
-    symbol: Symbol,
-    [bid, bid_qty, ask, ask_qty]: [Field<'_>; 4],
-    ts: impl FnOnce() -> Result<u64, Reject>,
-    rx: u64,
-) -> Result<Tick, Reject> {
-    let bid = bid.price()?;
-    let bid_qty = bid_qty.size()?;
-    let ask = ask.price()?;
-    let ask_qty = ask_qty.size()?;
-    if bid.is_none() && ask.is_none() {
-        return Err(Reject::MissingPrice);
-    }
-    Ok(Tick {
-        symbol,
-        kind: TickKind::Quote,
-        px: None,
-        qty: None,
-        bid,
-        bid_qty,
-        ask,
-        ask_qty,
-        ts: ts()?,
-        rx,
-    })
-}
-
-/// Orders a snapshot batch (`out[start..]`) oldest first. Venues list snapshot trades newest
-/// first or in no documented order; a stable sort keeps same-time trades as sent.
-fn oldest_first(out: &mut [Tick], start: usize) {
-    if let Some(batch) = out.get_mut(start..) {
-        batch.sort_by_key(|tick| tick.ts);
-    }
-}
-
-// === Timestamps ===
-
-const NANOS_PER_SEC: u64 = 1_000_000_000;
-/// ns per ms, for Binance's epoch milliseconds.
-const NANOS_PER_MILLI: u64 = 1_000_000;
-/// ns per µs, for Bitstamp's `microtimestamp`.
-const NANOS_PER_MICRO: u64 = 1_000;
-/// 2000-01-01T00:00:00Z: no venue we decode existed before; an earlier time is a unit mistake.
-const MIN_TIMESTAMP: u64 = 946_684_800 * NANOS_PER_SEC;
-/// 2100-01-01T00:00:00Z, exclusive: without a clock, the widest bound that still catches a
-/// microsecond value read as milliseconds.
-const MAX_TIMESTAMP: u64 = 4_102_444_800 * NANOS_PER_SEC;
-
-/// `ns` when it lies in the accepted years, else [`Reject::BadTimestamp`].
-fn plausible(ns: u64) -> Result<u64, Reject> {
-    if (MIN_TIMESTAMP..MAX_TIMESTAMP).contains(&ns) {
-        Ok(ns)
-    } else {
-        Err(Reject::BadTimestamp)
-    }
-}
-
-/// An integer count of `unit_ns` since the epoch, as a JSON number or a string of digits
-/// (Bitstamp quotes its times), converted to ns.
-fn epoch_time(value: Field<'_>, unit_ns: u64) -> Result<u64, Reject> {
-    match value {
-        Field::Unset | Field::Null => Err(Reject::MissingTimestamp),
-        Field::Number(text) | Field::Text(text) => {
-            let count = native::parse_timestamp(text)?;
-            plausible(count.checked_mul(unit_ns).ok_or(Reject::BadTimestamp)?)
-        }
-        Field::Other => Err(Reject::BadTimestamp),
-    }
-}
-
-/// An RFC 3339 time string (`2021-04-17T16:43:30.244075Z`), converted to ns since the epoch.
-fn rfc3339_time(value: Field<'_>) -> Result<u64, Reject> {
-    match value {
-        Field::Unset | Field::Null => Err(Reject::MissingTimestamp),
-        Field::Text(text) => plausible(parse_rfc3339(text.as_bytes()).ok_or(Reject::BadTimestamp)?),
-        Field::Number(_) | Field::Other => Err(Reject::BadTimestamp),
-    }
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` into ns since the Unix epoch. Fraction
-/// digits past the ninth are dropped (below a nanosecond); a leap second (`:60`) is refused,
-/// as no venue we decode sends one. `None` for anything else or a time before 1970.
-fn parse_rfc3339(text: &[u8]) -> Option<u64> {
-    let number = |at: usize, len: usize| -> Option<u32> {
-        let digits = text.get(at..at + len)?;
-        digits.iter().try_fold(0u32, |n, &b| {
-            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-        })
-    };
-    let byte = |at: usize| text.get(at).copied();
-
-    let year = number(0, 4)?;
-    let month = number(5, 2)?;
-    let day = number(8, 2)?;
-    let hour = number(11, 2)?;
-    let minute = number(14, 2)?;
-    let second = number(17, 2)?;
-    if byte(4) != Some(b'-')
-        || byte(7) != Some(b'-')
-        || !matches!(byte(10), Some(b'T' | b't'))
-        || byte(13) != Some(b':')
-        || byte(16) != Some(b':')
-    {
-        return None;
-    }
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-
-    let mut at = 19;
-    let mut nanos: u64 = 0;
-    if byte(at) == Some(b'.') {
-        at += 1;
-        let start = at;
-        while let Some(b) = byte(at).filter(u8::is_ascii_digit) {
-            if at - start < 9 {
-                nanos = nanos * 10 + u64::from(b - b'0');
-            }
-            at += 1;
-        }
-        let digits = at - start;
-        if digits == 0 {
-            return None;
-        }
-        for _ in digits.min(9)..9 {
-            nanos *= 10;
-        }
-    }
-    // Seconds east of UTC: subtracted to get UTC.
-    let offset: i64 = match byte(at) {
-        Some(b'Z' | b'z') => {
-            at += 1;
-            0
-        }
-        Some(sign @ (b'+' | b'-')) => {
-            let hours = number(at + 1, 2)?;
-            let minutes = number(at + 4, 2)?;
-            if byte(at + 3) != Some(b':') || hours > 23 || minutes > 59 {
-                return None;
-            }
-            at += 6;
-            let seconds = i64::from(hours * 3600 + minutes * 60);
-            if sign == b'-' { -seconds } else { seconds }
-        }
-        _ => return None,
-    };
-    if at != text.len() {
-        return None;
-    }
-
-    let days = days_from_civil(i64::from(year), month, day);
-    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
-    let seconds = u64::try_from(seconds).ok()?;
-    seconds.checked_mul(NANOS_PER_SEC)?.checked_add(nanos)
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`), exact for every year this parser accepts.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = i64::from((month + 9) % 12);
-    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -718,11 +326,12 @@ mod tests {
 
     use flate2::read::GzDecoder;
 
+    use super::timestamp::NANOS_PER_SEC;
     use super::*;
     use crate::feed::native::NativeDecoder;
-    use crate::tick::Decimal;
+    use crate::tick::{Decimal, TickKind};
 
-    // === Formats, times, symbols ===
+    // === Formats ===
 
     #[test]
     fn format_names_round_trip() {
@@ -739,135 +348,6 @@ mod tests {
              coinbase, coinbase-advanced, kraken, bitstamp, auto"
         );
         assert!("".parse::<Format>().is_err());
-    }
-
-    #[test]
-    fn skip_labels_are_unique_snake_case() {
-        let mut seen = std::collections::HashSet::new();
-        for (i, kind) in skip::ALL.into_iter().enumerate() {
-            assert_eq!(kind.index(), i, "ALL is in index order");
-            let label = kind.as_str();
-            assert!(seen.insert(label), "duplicate {label}");
-            assert!(
-                label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-                "{label}"
-            );
-        }
-    }
-
-    #[test]
-    fn rfc3339_times() {
-        let z = 1_618_677_810_244_075_000;
-        for (text, ns) in [
-            ("2021-04-17T16:43:30.244075Z", z),
-            ("2021-04-17t16:43:30.244075z", z),
-            ("2021-04-17T18:43:30.244075+02:00", z),
-            ("2021-04-17T13:13:30.244075-03:30", z),
-            ("2021-04-17T16:43:30.244075000Z", z),
-            // Digits below a nanosecond are dropped, not rounded.
-            ("2021-04-17T16:43:30.244075000999Z", z),
-            ("2021-04-17T16:43:30.2Z", 1_618_677_810_200_000_000),
-            ("2021-04-17T16:43:30Z", 1_618_677_810_000_000_000),
-            ("2023-02-09T20:30:37.167359596Z", 1_675_974_637_167_359_596),
-            ("2024-02-29T12:00:00Z", 1_709_208_000_000_000_000),
-            ("1970-01-01T00:00:00Z", 0),
-            ("2000-03-01T00:00:00Z", 11_017 * 86_400 * NANOS_PER_SEC),
-        ] {
-            assert_eq!(parse_rfc3339(text.as_bytes()), Some(ns), "{text}");
-        }
-        for text in [
-            "",
-            "2021-04-17",
-            "2021-04-17T16:43:30",
-            "2021-04-17 16:43:30Z",
-            "2021-04-17T16:43:30.Z",
-            "2021-04-17T16:43:30ZZ",
-            "2021-04-17T16:43:30+0200",
-            "2021-04-17T16:43:30+24:00",
-            "2021-04-17T16:43:30 Z",
-            "21-04-17T16:43:30Z",
-            "2021-4-17T16:43:30Z",
-            "2021-00-17T16:43:30Z",
-            "2021-13-17T16:43:30Z",
-            "2021-04-31T16:43:30Z",
-            "2023-02-29T16:43:30Z",
-            "2100-02-29T16:43:30Z",
-            "2021-04-17T24:00:00Z",
-            "2021-04-17T16:60:30Z",
-            "2021-04-17T16:43:60Z",
-            "2021-04-17T16:43:3aZ",
-            "+021-04-17T16:43:30Z",
-            "1969-12-31T23:59:59Z",
-            "1970-01-01T00:00:00+00:01",
-        ] {
-            assert_eq!(parse_rfc3339(text.as_bytes()), None, "{text}");
-        }
-    }
-
-    #[test]
-    fn venue_times_must_fall_in_this_century() {
-        let rfc = |text| rfc3339_time(Field::Text(text));
-        assert_eq!(
-            rfc("1999-12-31T23:59:59.999999999Z"),
-            Err(Reject::BadTimestamp)
-        );
-        assert_eq!(rfc("2000-01-01T00:00:00Z"), Ok(MIN_TIMESTAMP));
-        assert_eq!(rfc("2099-12-31T23:59:59.999999999Z"), Ok(MAX_TIMESTAMP - 1));
-        assert_eq!(rfc("2100-01-01T00:00:00Z"), Err(Reject::BadTimestamp));
-        assert_eq!(rfc3339_time(Field::Unset), Err(Reject::MissingTimestamp));
-        assert_eq!(rfc3339_time(Field::Null), Err(Reject::MissingTimestamp));
-        assert_eq!(rfc3339_time(Field::Number("1")), Err(Reject::BadTimestamp));
-
-        let ms = |text| epoch_time(Field::Number(text), NANOS_PER_MILLI);
-        assert_eq!(ms("946684800000"), Ok(MIN_TIMESTAMP));
-        assert_eq!(ms("946684799999"), Err(Reject::BadTimestamp));
-        assert_eq!(ms("4102444799999"), Ok(MAX_TIMESTAMP - NANOS_PER_MILLI));
-        assert_eq!(ms("4102444800000"), Err(Reject::BadTimestamp));
-        assert_eq!(ms("0"), Err(Reject::BadTimestamp));
-        assert_eq!(ms("18446744073709551615"), Err(Reject::BadTimestamp));
-        assert_eq!(
-            epoch_time(Field::Text("1641343699596000"), NANOS_PER_MICRO),
-            Ok(1_641_343_699_596_000_000)
-        );
-        assert_eq!(
-            epoch_time(Field::Text(" 1641343699"), NANOS_PER_SEC),
-            Err(Reject::BadTimestamp)
-        );
-        assert_eq!(
-            epoch_time(Field::Other, NANOS_PER_SEC),
-            Err(Reject::BadTimestamp)
-        );
-    }
-
-    #[test]
-    fn venue_symbols() {
-        let symbol = |name, uppercase| {
-            venue_symbol("KRAKEN", Field::Text(name), uppercase).map(|s| s.as_str().to_owned())
-        };
-        assert_eq!(
-            symbol("MATIC/USD", false).as_deref(),
-            Ok("KRAKEN:MATIC/USD")
-        );
-        assert_eq!(symbol("ethusd", true).as_deref(), Ok("KRAKEN:ETHUSD"));
-        assert_eq!(symbol("ethusd", false).as_deref(), Ok("KRAKEN:ethusd"));
-        // 6 + 1 + 25 = 32 bytes fits; one more does not.
-        assert!(symbol("ABCDEFGHIJKLMNOPQRSTUVWXY", false).is_ok());
-        assert_eq!(
-            symbol("ABCDEFGHIJKLMNOPQRSTUVWXYZ", false),
-            Err(Reject::BadSymbol)
-        );
-        assert_eq!(symbol("", false), Err(Reject::BadSymbol));
-        assert_eq!(symbol("A:B", false), Err(Reject::BadSymbol));
-        assert_eq!(symbol("A B", false), Err(Reject::BadSymbol));
-        assert_eq!(symbol("é", true), Err(Reject::BadSymbol));
-        assert_eq!(
-            venue_symbol("KRAKEN", Field::Null, false),
-            Err(Reject::MissingSymbol)
-        );
-        assert_eq!(
-            venue_symbol("KRAKEN", Field::Number("1"), false),
-            Err(Reject::BadSymbol)
-        );
     }
 
     // === Decoder ===

@@ -11,7 +11,7 @@
 //!   `channel`, `event`, `method`, the `stream` suffix), whose values are kept. Venues with no
 //!   recording here (Coinbase Advanced, Kraken, Bitstamp) and the native format are seeded
 //!   with the documented example messages of the decoders' tests (the `r#"..."#` literals of
-//!   `src/feed/venue/<venue>.rs` and `src/feed/native.rs`), and native also with real
+//!   `src/feed/venue/<venue>.rs` and `src/feed/native/*.rs`), and native also with real
 //!   Binance ticks written as native lines. `auto` gets all of them.
 //! - `container`: the head of each recording in its own layout, and the same lines as JSON
 //!   lines and in tickcast's record format, each plain, gzip- and zstd-compressed (by the
@@ -121,7 +121,10 @@ fn main() {
         ("coinbase_advanced", "src/feed/venue/coinbase_advanced.rs"),
         ("kraken", "src/feed/venue/kraken.rs"),
         ("bitstamp", "src/feed/venue/bitstamp.rs"),
-        ("native", "src/feed/native.rs"),
+        ("native", "src/feed/native/mod.rs"),
+        ("native", "src/feed/native/parser.rs"),
+        ("native", "src/feed/native/number_view.rs"),
+        ("native", "src/feed/native/field.rs"),
         ("auto", "src/feed/venue/mod.rs"),
     ] {
         let source = fs::read_to_string(repo.join(file)).expect(file);
