@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
-use crate::feed::Reject;
-use crate::feed::venue::skip;
+use crate::tick::Reject;
+use crate::tick::skip;
 
 /// Per-shard counters and gauges.
 #[derive(Default)]

@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tick", &[]),
     ("clock", &[]),
     ("slot", &[]),
-    ("metrics", &[]),
+    ("metrics", &["tick"]),
     ("frame", &["tick"]),
     ("ring", &["tick", "slot", "frame"]),
     ("cache", &["tick", "slot", "frame", "ring"]),

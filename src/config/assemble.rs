@@ -21,7 +21,9 @@ use crate::replay::record::{RecordConfig, RecordSource};
 use crate::shard::coalesce::{self, Coalesce};
 use crate::tick::Symbol;
 
-pub(super) fn invocation(matches: &ArgMatches) -> Result<Invocation, ConfigError> {
+/// Validates the parsed command line (with the `--config` file merged under the serve flags) into
+/// what it asks for.
+pub fn invocation(matches: &ArgMatches) -> Result<Invocation, ConfigError> {
     let cli = Cli::from_arg_matches(matches).map_err(|e| ConfigError::Usage(e.to_string()))?;
     match cli.command {
         None => {

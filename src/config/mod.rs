@@ -2,7 +2,7 @@
 //! and the assembly of each stage's own settings from them.
 //!
 //! Place in the flow: `main` calls [`parse`], which reads the command line ([`cli`]) and the
-//! `--config` file ([`file`]), parses textual values ([`values`]) and validates everything
+//! `--config` file ([`file`](mod@file)), parses textual values ([`values`]) and validates everything
 //! ([`assemble`]) into an [`Invocation`]: serve (live or replaying files), export, or record.
 //! Each stage owns its settings type ([`crate::shard::ShardSettings`],
 //! [`crate::http::HttpSettings`], [`crate::replay::ReplaySpec`], ...); this module only fills
@@ -13,11 +13,11 @@
 //! and no stage imports it.
 //! Must never be consulted on the hot path: values are copied into the components at start-up.
 
-mod assemble;
+pub mod assemble;
 pub mod cli;
-mod error;
+pub mod error;
 pub mod file;
-mod values;
+pub mod values;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -17,7 +17,7 @@ use std::fmt;
 use bytes::BytesMut;
 use memchr::memchr;
 
-use crate::feed::Reject;
+use crate::tick::Reject;
 
 /// Free space guaranteed for each read. 16 KiB takes about 150 typical 100-byte ticks per
 /// `read` syscall, and bounds the lines a single wake-up decodes, without holding a large buffer

@@ -8,15 +8,14 @@
 
 pub mod lines;
 pub mod native;
-mod reject;
 pub mod sequencer;
 pub mod synthetic;
 pub mod tcp;
 pub mod venue;
 
-pub use reject::Reject;
-
 use std::time::{Duration, Instant};
+
+use crate::tick::Reject;
 
 /// Logs rejected lines at a bounded rate: the first [`RejectLog::BURST`] in each second, then a
 /// count of what was suppressed. Every reject is still counted in the metrics.

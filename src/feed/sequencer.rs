@@ -28,11 +28,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Notify, mpsc};
 
-use super::{Reject, RejectLog};
+use super::RejectLog;
 use crate::cache::{LatestPrices, UniverseKind};
 use crate::frame::FrameArena;
 use crate::metrics::Metrics;
 use crate::ring::{Event, RingWriter};
+use crate::tick::Reject;
 use crate::tick::{Symbol, SymbolId, Tick};
 
 /// Ticks decoded together from one read of a source.

@@ -65,7 +65,8 @@ fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Respons
     response
 }
 
-pub(super) fn route(
+/// Answers one request: the route for its path, or a JSON error.
+pub fn route(
     request: Request<Incoming>,
     http: &HttpState,
     shard: &Rc<ShardState>,

@@ -22,10 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::container::write_record_line;
-use crate::feed::Reject;
 use crate::feed::lines::LineFramer;
 use crate::feed::synthetic::Market;
 use crate::feed::synthetic::SyntheticConfig;
+use crate::tick::Reject;
 
 /// What `tickcast record` listens to.
 #[derive(Debug, Clone)]

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 use super::ReplaySpec;
 use super::container::{ContainerError, ReadOptions, RecordError, RecordReader, Skip};
-use crate::feed::Reject;
-use crate::feed::venue::{Decoded, Decoder, skip};
+use crate::feed::venue::{Decoded, Decoder};
+use crate::tick::Reject;
+use crate::tick::skip;
 use crate::tick::{Tick, TickKind};
 
 /// Where a rejected line was, for the summary.

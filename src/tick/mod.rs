@@ -1,15 +1,21 @@
-//! The normalized tick and its vocabulary: [`Symbol`], [`SymbolId`], [`Seq`], [`Tick`].
+//! The normalized tick and its vocabulary: [`Symbol`], [`SymbolId`], [`Seq`], [`Tick`], and
+//! what a feed line is when it is not a tick: a [`Reject`] (why it was refused) or a
+//! [`skip::Kind`] (a valid message of another kind).
 //!
-//! Every source (synthetic market, TCP feed, later the exchange decoders and replay) produces a
-//! [`Tick`]; the sequencer gives it a [`Seq`] and a per-symbol count and turns it into an
-//! [`crate::ring::Event`]. These are plain values: `Copy`, no heap, cheap to move through a
-//! channel. This module must never do I/O or read the clock.
+//! Every source (synthetic market, TCP feed, the exchange decoders, replay) produces a
+//! [`Tick`]; the sequencer gives it a [`Seq`] and a per-symbol count and turns it into a ring
+//! event. These are plain values: `Copy`, no heap, cheap to move through a channel.
+//! Imports: none; every stage imports this one (the metrics count rejects and skips by these
+//! enums without knowing the feed). This module must never do I/O or read the clock.
 
 mod decimal;
+pub mod reject;
+pub mod skip;
 
 use std::fmt;
 
 pub use decimal::{Decimal, DecimalError};
+pub use reject::Reject;
 
 /// Longest accepted symbol, in bytes. Long enough for venue-qualified names such as
 /// `COINBASE:SKL-USD` or `KRAKEN:MATIC/USD`.

@@ -12,7 +12,7 @@
 use simd_json::prelude::*;
 use simd_json::tape::Value;
 
-use crate::feed::Reject;
+use crate::tick::Reject;
 use crate::tick::{Decimal, Symbol};
 
 /// Largest accepted `ts`: timestamps are handed on as `i64`-compatible nanoseconds.

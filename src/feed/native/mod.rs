@@ -50,7 +50,7 @@ use std::fmt;
 
 use simd_json::tape::Value;
 
-use crate::feed::Reject;
+use crate::tick::Reject;
 use crate::tick::{Tick, TickKind};
 
 /// Decodes native feed lines into [`Tick`]s, reusing its buffers from line to line.

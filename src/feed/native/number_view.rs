@@ -45,7 +45,7 @@
 use simd_json::tape::Node;
 use simd_json::{INPUT_PADDING, StaticNode};
 
-use crate::feed::Reject;
+use crate::tick::Reject;
 
 /// Rewrites `raw`, the tape of `line` parsed as it stands, into `out`, the tape of its lossless
 /// number view: every number node becomes a one-element array holding the number's source

@@ -15,7 +15,7 @@ use simd_json::tape::Value;
 use simd_json::{Buffers, ErrorType, INPUT_PADDING, Tape};
 
 use super::number_view::{lossless_number_view, number_view};
-use crate::feed::Reject;
+use crate::tick::Reject;
 
 /// Parses one JSON line at a time into simd-json's tape, behind the lossless number view, and
 /// lends the parsed root to a reader. Shared by [`NativeDecoder`](super::NativeDecoder) and the

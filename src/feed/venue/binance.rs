@@ -19,13 +19,14 @@
 
 use simd_json::tape::{Object, Value};
 
+use super::Decoded;
 use super::fields::{each_object, field, label, pick, present};
 use super::ticks::{quote, trade, venue_symbol};
 use super::timestamp::{NANOS_PER_MILLI, epoch_time};
-use super::{Decoded, skip};
-use crate::feed::Reject;
 use crate::feed::native::Field;
+use crate::tick::Reject;
 use crate::tick::Tick;
+use crate::tick::skip;
 
 /// The symbol prefix of this venue.
 const VENUE: &str = "BINANCE";

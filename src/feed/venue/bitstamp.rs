@@ -14,13 +14,14 @@
 
 use simd_json::tape::Value;
 
+use super::Decoded;
 use super::fields::{field, label, object_of, pick, present};
 use super::ticks::{trade, venue_symbol};
 use super::timestamp::{NANOS_PER_MICRO, NANOS_PER_SEC, epoch_time};
-use super::{Decoded, skip};
-use crate::feed::Reject;
 use crate::feed::native::Field;
+use crate::tick::Reject;
 use crate::tick::Tick;
+use crate::tick::skip;
 
 /// The symbol prefix of this venue.
 const VENUE: &str = "BITSTAMP";

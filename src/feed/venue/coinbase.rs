@@ -14,12 +14,13 @@
 
 use simd_json::tape::Value;
 
+use super::Decoded;
 use super::fields::{field, label, pick};
 use super::ticks::{quote, trade, venue_symbol};
 use super::timestamp::rfc3339_time;
-use super::{Decoded, skip};
-use crate::feed::Reject;
+use crate::tick::Reject;
 use crate::tick::Tick;
+use crate::tick::skip;
 
 /// The symbol prefix of this venue, shared with Coinbase Advanced Trade.
 pub(super) const VENUE: &str = "COINBASE";

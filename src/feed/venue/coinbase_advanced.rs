@@ -17,13 +17,14 @@
 use simd_json::prelude::*;
 use simd_json::tape::Value;
 
+use super::Decoded;
 use super::coinbase::VENUE;
 use super::fields::{each_object, field, label, pick};
 use super::ticks::{oldest_first, quote, trade, venue_symbol};
 use super::timestamp::rfc3339_time;
-use super::{Decoded, skip};
-use crate::feed::Reject;
+use crate::tick::Reject;
 use crate::tick::Tick;
+use crate::tick::skip;
 
 /// Decodes one parsed line.
 pub(super) fn decode(root: Value<'_, '_>, rx: u64, out: &mut Vec<Tick>) -> Result<Decoded, Reject> {

@@ -10,8 +10,8 @@
 
 use simd_json::tape::{Object, Value};
 
-use crate::feed::Reject;
 use crate::feed::native::Field;
+use crate::tick::Reject;
 
 /// Which of `keys` the object has, in one pass over its keys.
 pub(super) fn keys_present<const N: usize>(object: &Object<'_, '_>, keys: [&str; N]) -> [bool; N] {

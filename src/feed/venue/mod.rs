@@ -97,7 +97,6 @@ mod coinbase_advanced;
 mod kraken;
 
 mod fields;
-pub mod skip;
 mod ticks;
 mod timestamp;
 
@@ -106,9 +105,10 @@ use std::str::FromStr;
 
 use simd_json::tape::Value;
 
-use crate::feed::Reject;
 use crate::feed::native::{self, LineParser};
+use crate::tick::Reject;
 use crate::tick::Tick;
+use crate::tick::skip;
 use fields::keys_present;
 
 /// A feed's wire format, chosen per source (`format=` in configuration), or [`Format::Auto`]

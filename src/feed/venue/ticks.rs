@@ -8,8 +8,8 @@
 //! allocate: a symbol is built on the stack (a snapshot batch of more than 20 trades may
 //! allocate while it is sorted oldest first).
 
-use crate::feed::Reject;
 use crate::feed::native::Field;
+use crate::tick::Reject;
 use crate::tick::{MAX_SYMBOL_LEN, Symbol, Tick, TickKind};
 
 /// `VENUE:name` as a [`Symbol`]; `uppercase` upper-cases the name (Bitstamp's channel names

@@ -8,8 +8,8 @@
 //! must never read the clock, and never round a time through `f64`: digits are read as
 //! integers.
 
-use crate::feed::Reject;
 use crate::feed::native::{self, Field};
+use crate::tick::Reject;
 
 pub(super) const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// ns per ms, for Binance's epoch milliseconds.

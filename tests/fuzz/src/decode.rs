@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
-use tickcast::feed::Reject;
+use tickcast::tick::Reject;
 use tickcast::feed::native::NativeDecoder;
 use tickcast::feed::venue::{Decoded, Decoder, Format, skip};
 use tickcast::tick::{Decimal, MAX_SYMBOL_LEN, Symbol, Tick, TickKind};

@@ -8,7 +8,7 @@
 //! After every `buffer_mut` the buffer's capacity must respect the framer's documented bound,
 //! `2 * (max_len + READ_CHUNK)`, however long the lines are.
 
-use tickcast::feed::Reject;
+use tickcast::tick::Reject;
 use tickcast::feed::lines::{LineFramer, READ_CHUNK};
 
 use crate::Rng;

@@ -1,9 +1,10 @@
-//! The kinds of [`Decoded::Skipped`](super::Decoded::Skipped), each with a stable `snake_case`
-//! label to count skipped messages by (the `kind` label of `tickcast_feed_skipped_total`).
+//! The kinds of valid feed messages that are not ticks (`feed::venue::Decoded::Skipped`), each
+//! with a stable `snake_case` label to count skipped messages by (the `kind` label of
+//! `tickcast_feed_skipped_total`).
 //!
 //! A venue decoder gives a [`Kind`] for each valid message that is not a tick; the feed task
-//! counts it by [`Kind::index`] in counters registered from [`ALL`] up front
-//! ([`crate::metrics`]), a replay also by its label. A label must never change once released:
+//! counts it by [`Kind::index`] in counters registered from [`ALL`] up front (`metrics`), a
+//! replay also by its label. A label must never change once released:
 //! it names a metric series.
 
 /// A kind of valid feed message that is not a tick.
@@ -102,7 +103,7 @@ pub const ALL: [Kind; 10] = [
 
 #[cfg(test)]
 mod tests {
-    use crate::feed::venue::skip;
+    use crate::tick::skip;
 
     #[test]
     fn skip_labels_are_unique_snake_case() {

@@ -1,7 +1,7 @@
 //! Why a feed line was refused: the [`Reject`] reasons, their metric labels and counter indexes.
 //!
-//! The framer ([`super::lines`]) and the decoders ([`super::native`], [`super::venue`]) raise a reason for each
-//! bad line on the feed task; the sequencer raises the universe-related ones on its thread. Every
+//! The framer (`feed::lines`) and the decoders (`feed::native`, `feed::venue`) raise a reason for
+//! each bad line on the feed task; the sequencer raises the universe-related ones on its thread. Every
 //! reason is counted in an array of atomic counters indexed by [`Reject::index`] and exported
 //! with [`Reject::as_str`] as the Prometheus label, so both are fixed for the life of the
 //! process: indexes are dense `0..Reject::COUNT`, labels are unique `snake_case`.
