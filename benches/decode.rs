@@ -47,7 +47,7 @@
 //!
 //! Results, 2026-11-22, 2 vCPU AMD EPYC (shared, load average 1.4-3.3), million lines/s of
 //! on-CPU time, medians of 3 alternating runs of this bench built against the decoder before
-//! (commit 014feb3) and after the direct parse with `number_view` (`src/feed/native.rs`):
+//! (commit 014feb3) and after the direct parse with `number_view` (`src/feed/native/number_view.rs`):
 //!
 //! | entry | before | after | ratio |
 //! |---|---|---|---|
