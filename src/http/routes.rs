@@ -21,7 +21,7 @@ use super::body::{Framing, Handoff, HandoffSlot, ResponseBody, StreamBody, Subsc
 use super::request::{Selection, parse_last_event_id, parse_selection, query_param};
 use crate::cache::{Universe, UniverseKind};
 use crate::shard::subscriber::Filter;
-use crate::shard::{ShardState, Start};
+use crate::shard::{ShardState, Start, StreamOptions};
 use crate::tick::Symbol;
 
 /// Longest accepted query string: symbol lists longer than this are refused with 414.
@@ -171,7 +171,11 @@ fn stream(
             ));
         }
     };
-    let key = shard.subscribe_with(filter, start, complete);
+    let options = StreamOptions {
+        complete,
+        ..StreamOptions::default()
+    };
+    let key = shard.subscribe_with(filter, start, options);
     let handoff = Handoff {
         subscription: Subscription {
             shard: shard.clone(),

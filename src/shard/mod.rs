@@ -20,6 +20,7 @@
 //! Must never encode a frame, lock, or block; and never hold a `RefCell` borrow across `.await`.
 
 pub mod coalesce;
+pub mod delayed;
 mod state;
 pub mod subscriber;
 
@@ -38,7 +39,7 @@ use crate::cache::LatestPrices;
 use crate::metrics::Metrics;
 use crate::ring::Ring;
 use coalesce::Coalesce;
-pub use state::{CATCH_UP_SCAN, DISPATCH_PER_YIELD, Fill, ShardState, Start};
+pub use state::{CATCH_UP_SCAN, DISPATCH_PER_YIELD, Fill, ShardState, Start, StreamOptions};
 
 /// Most chunks (frames, or halves of snapshot frames) in one batch, written with one `writev`
 /// (plus the chunk-size line and its end): amortises the syscall, whose fixed cost (the
@@ -206,6 +207,8 @@ async fn housekeeping(shard: Rc<ShardState>, stop: CancellationToken) {
     let heartbeat = shard.shared.settings.heartbeat;
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut merge = tokio::time::interval(Duration::from_secs(1));
+    let mut delayed = tokio::time::interval(delayed::DELAYED_WAKE_EVERY);
+    delayed.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sample = tokio::time::interval(coalesce::SAMPLE_EVERY);
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut window = coalesce::Window::new(shard.shared.settings.coalesce);
@@ -226,7 +229,12 @@ async fn housekeeping(shard: Rc<ShardState>, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = beat.tick() => shard.heartbeat(),
-            _ = merge.tick() => shard.merge_latency(),
+            _ = merge.tick() => {
+                shard.merge_latency();
+                // Authorizations end within a second of their `exp`.
+                shard.expire_due(crate::clock::now_ns());
+            }
+            _ = delayed.tick() => if shard.has_delayed() { shard.wake_delayed() },
             _ = sample.tick(), if clock.is_some() => {
                 if let Some(busy) = clock.as_mut().and_then(|c| c.busy()) {
                     let now = window.observe(busy);

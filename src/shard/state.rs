@@ -22,6 +22,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use slab::Slab;
 
+use super::delayed;
 use super::subscriber::{Ending, Filter, Mode, Queued, Subscriber};
 use super::{Chunks, MAX_BATCH_BYTES, MAX_BATCH_CHUNKS, Shared, coalesce};
 use crate::metrics::ShardMetrics;
@@ -41,6 +42,20 @@ pub enum Start {
     Fresh,
     /// Resume after this id (from `Last-Event-ID`).
     After(Seq),
+}
+
+/// How a stream is served beyond its symbols: what the request and its token ask for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// Complete delivery (`complete=1`): a subscriber that falls `--subscriber-buffer` events
+    /// behind reads the ring at its own pace instead of being conflated.
+    pub complete: bool,
+    /// Wall-clock ns (the clock of a tick's `rx`) at which the stream ends with an
+    /// `event: reauth` (a token's `exp`): a stream never outlives its authorization.
+    pub expires_at: Option<u64>,
+    /// Delayed tier: every tick this long after it was received, snapshots as of `now - delay`
+    /// ([`super::delayed`]).
+    pub delay: Option<Duration>,
 }
 
 /// What the body gets when it asks for data.
@@ -67,6 +82,12 @@ pub struct ShardState {
     to_wake: RefCell<Vec<Waker>>,
     /// Complete-delivery streams that left live delivery during the current dispatch pass.
     to_detach: RefCell<Vec<usize>>,
+    /// Streams whose filter offers new symbols to a rule ([`Filter::admitted`]).
+    watchers: RefCell<Vec<usize>>,
+    /// Delayed-tier streams, woken by housekeeping.
+    delayed: RefCell<Vec<usize>>,
+    /// Symbol ids below this were offered to the unresolved names and the watchers.
+    learned: Cell<usize>,
     retry_line: Bytes,
     /// The coalescing window now (`--coalesce`; moved by housekeeping in `auto` mode).
     pub(super) window: Cell<Duration>,
@@ -90,6 +111,9 @@ impl ShardState {
             latency: RefCell::new(crate::metrics::latency_histogram()),
             to_wake: RefCell::new(Vec::new()),
             to_detach: RefCell::new(Vec::new()),
+            watchers: RefCell::new(Vec::new()),
+            delayed: RefCell::new(Vec::new()),
+            learned: Cell::new(0),
             retry_line,
             window: Cell::new(coalesce::Window::new(shared.settings.coalesce).current()),
             shared,
@@ -121,13 +145,12 @@ impl ShardState {
 
     /// Registers a stream and queues its opening bytes; returns its key.
     pub fn subscribe(&self, filter: Filter, start: Start) -> usize {
-        self.subscribe_with(filter, start, false)
+        self.subscribe_with(filter, start, StreamOptions::default())
     }
 
-    /// [`ShardState::subscribe`], choosing complete delivery (`complete=1`): a subscriber
-    /// that falls `--subscriber-buffer` events behind reads the ring at its own pace instead of
-    /// being conflated, so it gets every tick as long as it stays within the ring.
-    pub fn subscribe_with(&self, filter: Filter, start: Start, complete: bool) -> usize {
+    /// [`ShardState::subscribe`] with [`StreamOptions`]: complete delivery, an end of
+    /// authorization, the delayed tier.
+    pub fn subscribe_with(&self, filter: Filter, start: Start, options: StreamOptions) -> usize {
         // Catch up with the ring first, so the snapshot includes every tick already sequenced
         // (a symbol priced anywhere gets a `snapshot`, not a first `tick`). Only up to the head
         // seen now: a writer faster than this shard must not keep the request waiting.
@@ -137,8 +160,12 @@ impl ShardState {
         let cursor = self.cursor.get();
         let ring = &self.shared.ring;
         let mut sub = Subscriber::new(filter, capacity, Mode::Live, cursor);
-        sub.complete = complete;
+        sub.complete = options.complete;
+        sub.expires_at = options.expires_at;
         sub.push_prelude(self.retry_line.clone(), 0);
+        if let Some(delay) = options.delay {
+            return self.subscribe_delayed(sub, start, delay);
+        }
         let mut live = true;
         match start {
             Start::Fresh => self.push_snapshot(&mut sub, None),
@@ -168,6 +195,55 @@ impl ShardState {
         key
     }
 
+    /// A delayed-tier stream: snapshot as of `now - delay` (or a resume after its id), then the
+    /// ring at `delay` behind.
+    fn subscribe_delayed(&self, mut sub: Subscriber, start: Start, delay: Duration) -> usize {
+        let ring = &self.shared.ring;
+        let universe = self.shared.cache.universe();
+        let now = crate::clock::now_ns();
+        sub.delay_ns = delay.as_nanos().min(u128::from(u64::MAX)) as u64;
+        let as_of = delayed::cut(ring, now.saturating_sub(sub.delay_ns));
+        let (head, oldest) = (ring.head(), ring.oldest());
+        let next = match start {
+            Start::After(last) if last <= as_of && last + 1 >= oldest => {
+                sub.covered = last;
+                last + 1
+            }
+            Start::After(last) => {
+                // Ahead of what this tier may see yet, unknown, or gone from the ring.
+                let reason = if last > head {
+                    "unknown_id"
+                } else if last > as_of {
+                    "ahead_of_delay"
+                } else {
+                    "ring_overrun"
+                };
+                let frame = self.reset_frame(as_of, reason, last, as_of.max(oldest), head);
+                sub.push_prelude(frame, 1);
+                delayed::push_snapshot(&mut sub, ring, &universe, as_of);
+                as_of + 1
+            }
+            Start::Fresh => {
+                delayed::push_snapshot(&mut sub, ring, &universe, as_of);
+                as_of + 1
+            }
+        };
+        sub.mode = Mode::Delayed { next };
+        let key = self.subs.borrow_mut().insert(sub);
+        self.delayed.borrow_mut().push(key);
+        self.metrics().subscribers.fetch_add(1, Ordering::Relaxed);
+        key
+    }
+
+    /// The `event: reset` frame with id `id` (a resume from it continues after the snapshot
+    /// that follows); counts it.
+    fn reset_frame(&self, id: Seq, reason: &str, last: Seq, oldest: Seq, head: Seq) -> Bytes {
+        self.metrics().resets.fetch_add(1, Ordering::Relaxed);
+        Bytes::from(format!(
+            "id: {id}\nevent: reset\ndata: {{\"reason\":\"{reason}\",\"last_event_id\":{last},\"oldest_seq\":{oldest},\"head_seq\":{head}}}\n\n"
+        ))
+    }
+
     /// Queues one snapshot per wanted symbol that has a price, in sequence order, optionally
     /// preceded by a `reset` event; the cut is the current cursor.
     fn push_snapshot(&self, sub: &mut Subscriber, reset: Option<(&str, Seq, Seq, Seq)>) {
@@ -186,11 +262,7 @@ impl ShardState {
         events.sort_unstable_by_key(|e| e.seq);
         if let Some((reason, last, oldest, head)) = reset {
             let id = events.first().map_or(cursor, |e| e.seq);
-            let frame = format!(
-                "id: {id}\nevent: reset\ndata: {{\"reason\":\"{reason}\",\"last_event_id\":{last},\"oldest_seq\":{oldest},\"head_seq\":{head}}}\n\n"
-            );
-            sub.push_prelude(Bytes::from(frame), 1);
-            self.metrics().resets.fetch_add(1, Ordering::Relaxed);
+            sub.push_prelude(self.reset_frame(id, reason, last, oldest, head), 1);
         }
         for event in events {
             sub.push_prelude(event.frame.snapshot_head(), 0);
@@ -218,6 +290,9 @@ impl ShardState {
         for name in sub.filter.unresolved() {
             unresolved.entry(*name).or_default().push(key);
         }
+        if sub.filter.watches_new_symbols() {
+            self.watchers.borrow_mut().push(key);
+        }
     }
 
     /// Forgets a stream (its body was dropped: finished or client gone).
@@ -230,18 +305,19 @@ impl ShardState {
             .pending_events
             .fetch_sub(dropped as i64, Ordering::Relaxed);
         self.metrics().subscribers.fetch_sub(1, Ordering::Relaxed);
-        if sub.mode == Mode::Live {
-            self.unregister_live(key, &sub.filter);
+        match sub.mode {
+            Mode::Live => self.unregister_live(key, &sub.filter),
+            Mode::Delayed { .. } => remove_key(&mut self.delayed.borrow_mut(), key),
+            Mode::CatchUp { .. } => {}
         }
     }
 
     /// Takes stream `key` out of the live index (it unsubscribed, or left for the ring).
     fn unregister_live(&self, key: usize, filter: &Filter) {
-        let remove = |list: &mut Vec<usize>| {
-            if let Some(pos) = list.iter().position(|k| *k == key) {
-                list.swap_remove(pos);
-            }
-        };
+        let remove = |list: &mut Vec<usize>| remove_key(list, key);
+        if filter.watches_new_symbols() {
+            remove(&mut self.watchers.borrow_mut());
+        }
         if filter.is_all() {
             remove(&mut self.firehose.borrow_mut());
             return;
@@ -314,7 +390,7 @@ impl ShardState {
 
     /// Offers `event` (of symbol `index`) to every live subscriber that wants it.
     fn offer(&self, event: &Event, index: usize) {
-        if self.by_symbol.borrow().len() <= index {
+        if self.learned.get() <= index {
             self.learn_symbols(index);
         }
         let by_symbol = self.by_symbol.borrow();
@@ -346,13 +422,18 @@ impl ShardState {
     }
 
     /// Grows the per-symbol index to cover id `index`, moving streams waiting for newly named
-    /// symbols (open universe) into it.
+    /// symbols (open universe) into it, and offering each new symbol to the streams whose
+    /// filter has a rule ([`Filter::admitted`]): once per symbol and stream, never per tick.
     fn learn_symbols(&self, index: usize) {
+        let first_new = self.learned.get();
+        self.learned.set(index + 1);
         let mut by_symbol = self.by_symbol.borrow_mut();
-        let first_new = by_symbol.len();
-        by_symbol.resize_with(index + 1, Vec::new);
+        if by_symbol.len() <= index {
+            by_symbol.resize_with(index + 1, Vec::new);
+        }
         let mut unresolved = self.unresolved.borrow_mut();
-        if unresolved.is_empty() {
+        let watchers = self.watchers.borrow();
+        if unresolved.is_empty() && watchers.is_empty() {
             return;
         }
         let universe = self.shared.cache.universe();
@@ -369,6 +450,15 @@ impl ShardState {
                     }
                 }
                 by_symbol[i].extend(keys);
+            }
+            for &key in watchers.iter() {
+                // A watcher created after this symbol was known already has its answer.
+                if let Some(sub) = subs.get_mut(key)
+                    && !by_symbol[i].contains(&key)
+                    && sub.filter.consider(&name, id)
+                {
+                    by_symbol[i].push(key);
+                }
             }
         }
     }
@@ -452,6 +542,22 @@ impl ShardState {
         {
             register = self.catch_up(sub, next);
         }
+        if let Mode::Delayed { next } = sub.mode
+            && sub.ending.is_none()
+            && sub.prelude_len() == 0
+        {
+            let universe = self.shared.cache.universe();
+            let now = crate::clock::now_ns();
+            match delayed::read_due(sub, &self.shared.ring, &universe, next, now) {
+                delayed::Read::Upto(next) => sub.mode = Mode::Delayed { next },
+                delayed::Read::Gone => {
+                    sub.ending = Some(Ending::Lagged);
+                    self.metrics()
+                        .lag_disconnects
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
         if register {
             drop(subs);
             self.register_live(key);
@@ -484,7 +590,7 @@ impl ShardState {
                     .pending_events
                     .fetch_sub(live as i64, Ordering::Relaxed);
             }
-            if matches!(sub.mode, Mode::CatchUp { .. }) {
+            if matches!(sub.mode, Mode::CatchUp { .. } | Mode::Delayed { .. }) {
                 // More of the ring to read after this batch is written.
                 waker.wake_by_ref();
             }
@@ -495,7 +601,10 @@ impl ShardState {
                 return Poll::Ready(Fill::End);
             }
             sub.final_sent = true;
-            batch.push(self.retry_line.clone());
+            batch.push(match sub.ending {
+                Some(Ending::Reauth) => reauth_frame(sub.covered),
+                _ => self.retry_line.clone(),
+            });
             return Poll::Ready(Fill::Data(batch));
         }
         if matches!(sub.mode, Mode::CatchUp { .. }) {
@@ -565,6 +674,38 @@ impl ShardState {
         }
     }
 
+    /// Ends, after their queue, the streams whose authorization ran out by `now` (wall-clock
+    /// ns): they stop taking events at once and finish with an `event: reauth`.
+    pub(super) fn expire_due(&self, now: u64) {
+        // An ending stream takes no more live events (`Subscriber::push_live`) and reads no
+        // more of the ring; it stays indexed until its body goes.
+        let mut subs = self.subs.borrow_mut();
+        for (_, sub) in subs.iter_mut() {
+            if sub.ending.is_none() && sub.expires_at.is_some_and(|at| at <= now) {
+                sub.ending = Some(Ending::Reauth);
+                if let Some(waker) = sub.waker.take() {
+                    waker.wake();
+                }
+            }
+        }
+    }
+
+    /// True while the shard has delayed-tier streams (housekeeping then wakes them).
+    pub(super) fn has_delayed(&self) -> bool {
+        !self.delayed.borrow().is_empty()
+    }
+
+    /// Wakes every delayed-tier stream to send what has become due.
+    pub(super) fn wake_delayed(&self) {
+        let delayed = self.delayed.borrow();
+        let mut subs = self.subs.borrow_mut();
+        for &key in delayed.iter() {
+            if let Some(waker) = subs.get_mut(key).and_then(|sub| sub.waker.take()) {
+                waker.wake();
+            }
+        }
+    }
+
     /// Marks every stream to end after its queue (shutdown).
     pub fn begin_drain(&self) {
         let mut subs = self.subs.borrow_mut();
@@ -590,6 +731,21 @@ impl ShardState {
     }
 }
 
+/// The `event: reauth` that ends a stream whose authorization ran out; `last` is the last id it
+/// carried, for the resume with a fresh token (`Last-Event-ID`).
+fn reauth_frame(last: Seq) -> Bytes {
+    Bytes::from(format!(
+        "event: reauth\ndata: {{\"reason\":\"token_expired\",\"last_event_id\":{last}}}\n\n"
+    ))
+}
+
+/// Takes `key` out of an index list (order does not matter).
+fn remove_key(list: &mut Vec<usize>, key: usize) {
+    if let Some(pos) = list.iter().position(|k| *k == key) {
+        list.swap_remove(pos);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::future::Future;
@@ -606,6 +762,7 @@ mod tests {
     use crate::ring::Ring;
     use crate::ring::RingWriter;
     use crate::shard::coalesce::Coalesce;
+    use crate::shard::subscriber::Admit;
     use crate::shard::{Service, ShardSettings, spawn};
     use crate::tick::{Decimal, Tick};
 
@@ -857,5 +1014,149 @@ mod tests {
             shared.metrics.shard(0).subscribers.load(Ordering::Relaxed),
             0
         );
+    }
+
+    /// Publishes one tick of `symbol_id` as `seq`, received at `rx`.
+    fn publish_one(writer: &mut RingWriter, seq: Seq, symbol_id: SymbolId, name: &str, rx: u64) {
+        let symbol = Symbol::new(name).unwrap();
+        let tick = Tick::trade(symbol, Decimal::new(1, 0).unwrap(), None, 1, rx);
+        writer.push(Arc::new(Event {
+            seq,
+            symbol_id,
+            n: seq,
+            rx,
+            frame: Frame::encode(seq, seq, &tick),
+        }));
+    }
+
+    /// Everything stream `key` writes until it has nothing more now (`<end>` if it ended).
+    fn drained(shard: &ShardState, key: usize) -> String {
+        let mut text = String::new();
+        for _ in 0..10_000 {
+            match shard.fill(key, Waker::noop()) {
+                Poll::Ready(Fill::Data(chunks)) => {
+                    for chunk in chunks {
+                        text.push_str(std::str::from_utf8(&chunk).unwrap());
+                    }
+                }
+                Poll::Ready(Fill::End) => return text + "<end>",
+                Poll::Pending => return text,
+            }
+        }
+        panic!("stream {key} never stopped writing");
+    }
+
+    /// The ids of the `kind` events in `text`, in order.
+    fn ids_of(text: &str, kind: &str) -> Vec<Seq> {
+        text.split("\n\n")
+            .filter(|event| event.contains(&format!("\nevent: {kind}\n")))
+            .filter_map(|event| event.strip_prefix("id: ")?.split('\n').next()?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn an_admitted_firehose_sees_only_what_its_rule_allows_including_later_symbols() {
+        let (shared, mut writer) = shared();
+        let shard = ShardState::new(0, shared.clone());
+        let rule = Admit::new(|s: &Symbol| s.as_str().ends_with('1') || s.as_str().ends_with('2'));
+        let key = shard.subscribe(
+            Filter::admitted(rule, &shared.cache.universe()),
+            Start::Fresh,
+        );
+        publish(&mut writer, 1, 8);
+        while shard.dispatch_available() {}
+        assert_eq!(ids_of(&drained(&shard, key), "tick"), [1, 2, 5, 6]);
+
+        // Symbols that appear later are asked about once, when they first trade.
+        let later_yes = shared.cache.intern(Symbol::new("S12").unwrap());
+        let later_no = shared.cache.intern(Symbol::new("S13").unwrap());
+        // Another stream naming the new symbol first must not hide it from the rule.
+        let named = Filter::symbols(&[Symbol::new("S12").unwrap()], &shared.cache.universe());
+        let other = shard.subscribe(named, Start::Fresh);
+        publish_one(&mut writer, 9, later_yes, "S12", 2);
+        publish_one(&mut writer, 10, later_no, "S13", 2);
+        publish_one(&mut writer, 11, later_yes, "S12", 2);
+        while shard.dispatch_available() {}
+        assert_eq!(ids_of(&drained(&shard, key), "tick"), [9, 11]);
+        assert_eq!(ids_of(&drained(&shard, other), "tick"), [9, 11]);
+    }
+
+    #[test]
+    fn a_stream_ends_with_reauth_when_its_authorization_runs_out() {
+        let (shared, mut writer) = shared();
+        let shard = ShardState::new(0, shared.clone());
+        let now = crate::clock::now_ns();
+        let hour = 3_600_000_000_000;
+        let expiring = StreamOptions {
+            expires_at: Some(now + hour),
+            ..StreamOptions::default()
+        };
+        let key = shard.subscribe_with(Filter::all(), Start::Fresh, expiring);
+        let lasting = shard.subscribe(Filter::all(), Start::Fresh);
+        publish(&mut writer, 1, 4);
+        while shard.dispatch_available() {}
+        assert_eq!(ids_of(&drained(&shard, key), "tick"), [1, 2, 3, 4]);
+        publish(&mut writer, 5, 6);
+        while shard.dispatch_available() {}
+        shard.expire_due(now + hour / 2);
+        publish(&mut writer, 7, 7);
+        while shard.dispatch_available() {}
+        shard.expire_due(now + 2 * hour);
+        publish(&mut writer, 8, 8);
+        while shard.dispatch_available() {}
+        // What was queued while authorized goes out, then the reauth naming the last id, then
+        // the end: nothing received after the expiry.
+        let text = drained(&shard, key);
+        assert_eq!(ids_of(&text, "tick"), [5, 6, 7]);
+        assert!(
+            text.ends_with(
+                "event: reauth\ndata: {\"reason\":\"token_expired\",\"last_event_id\":7}\n\n<end>"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            ids_of(&drained(&shard, lasting), "tick"),
+            (1..=8).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_delayed_stream_gets_each_tick_only_once_it_is_old_enough() {
+        let (shared, mut writer) = shared();
+        let shard = ShardState::new(0, shared.clone());
+        let now = crate::clock::now_ns();
+        let second = 1_000_000_000;
+        for seq in 1..=8 {
+            // Ticks 1-4 ten seconds old, 5-8 one second old.
+            let rx = if seq <= 4 {
+                now - 10 * second
+            } else {
+                now - second
+            };
+            let id = SymbolId((seq % u64::from(SYMBOLS)) as u32);
+            publish_one(&mut writer, seq, id, &format!("S{}", id.0), rx);
+        }
+        while shard.dispatch_available() {}
+        let delayed = StreamOptions {
+            delay: Some(Duration::from_secs(3)),
+            ..StreamOptions::default()
+        };
+        let key = shard.subscribe_with(Filter::all(), Start::Fresh, delayed);
+        // Snapshot as of three seconds ago: the prices of ticks 1-4, none of 5-8.
+        let text = drained(&shard, key);
+        assert_eq!(ids_of(&text, "snapshot"), [1, 2, 3, 4], "{text}");
+        assert!(ids_of(&text, "tick").is_empty(), "{text}");
+        // A resume inside the delay gets what is due after its id, nothing newer.
+        let resumed = shard.subscribe_with(Filter::all(), Start::After(2), delayed);
+        assert_eq!(ids_of(&drained(&shard, resumed), "tick"), [3, 4]);
+        // A resume from an id this tier may not see yet is reset to the delayed snapshot.
+        let ahead = shard.subscribe_with(Filter::all(), Start::After(6), delayed);
+        let text = drained(&shard, ahead);
+        assert!(text.contains("\"reason\":\"ahead_of_delay\""), "{text}");
+        assert!(ids_of(&text, "tick").is_empty(), "{text}");
+
+        std::thread::sleep(Duration::from_millis(2_500));
+        assert_eq!(ids_of(&drained(&shard, key), "tick"), [5, 6, 7, 8]);
+        assert_eq!(ids_of(&drained(&shard, resumed), "tick"), [5, 6, 7, 8]);
     }
 }

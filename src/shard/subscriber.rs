@@ -16,6 +16,8 @@
 //! `Bytes`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
 use std::task::Waker;
 
 use bytes::Bytes;
@@ -27,6 +29,30 @@ use crate::tick::{Seq, Symbol, SymbolId};
 /// Tombstones tolerated beyond the number of live events before the queue is compacted.
 const COMPACT_SLACK: usize = 64;
 
+/// Whether a stream may see a symbol: decided once per symbol and stream (when the stream
+/// starts, or when the symbol first appears), never per tick. The HTTP edge builds it from a
+/// token's entitlements; the shard knows nothing of tokens.
+#[derive(Clone)]
+pub struct Admit(Arc<dyn Fn(&Symbol) -> bool + Send + Sync>);
+
+impl Admit {
+    /// Admits the symbols `rule` says yes to.
+    pub fn new(rule: impl Fn(&Symbol) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(rule))
+    }
+
+    /// Whether `symbol` is admitted.
+    pub fn allows(&self, symbol: &Symbol) -> bool {
+        (self.0)(symbol)
+    }
+}
+
+impl fmt::Debug for Admit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Admit(..)")
+    }
+}
+
 /// Which symbols a subscriber wants.
 #[derive(Debug, Clone)]
 pub struct Filter {
@@ -34,6 +60,11 @@ pub struct Filter {
     ids: HashSet<SymbolId>,
     /// Requested names that had no id yet (open universe); resolved as they appear.
     unresolved: Vec<Symbol>,
+    /// `symbols=*` limited to what a rule admits: symbols that appear later are offered to
+    /// the rule once each ([`Filter::consider`]).
+    admit: Option<Admit>,
+    /// Ids the rule said no to (so a catch-up read asks once per symbol, not per tick).
+    refused: HashSet<SymbolId>,
 }
 
 impl Filter {
@@ -41,18 +72,39 @@ impl Filter {
     pub fn all() -> Self {
         Self {
             all: true,
+            ..Self::none()
+        }
+    }
+
+    fn none() -> Self {
+        Self {
+            all: false,
             ids: HashSet::new(),
             unresolved: Vec::new(),
+            admit: None,
+            refused: HashSet::new(),
         }
+    }
+
+    /// Every symbol `admit` allows (`symbols=*` for a token entitled to patterns): those in
+    /// `universe` now, and each later one the rule allows when it appears.
+    pub fn admitted(admit: Admit, universe: &Universe) -> Self {
+        let mut filter = Self::none();
+        for (i, name) in universe.names().iter().enumerate() {
+            let id = SymbolId(i as u32);
+            if admit.allows(name) {
+                filter.ids.insert(id);
+            } else {
+                filter.refused.insert(id);
+            }
+        }
+        filter.admit = Some(admit);
+        filter
     }
 
     /// The named symbols, resolved against `universe` where possible.
     pub fn symbols(names: &[Symbol], universe: &Universe) -> Self {
-        let mut filter = Self {
-            all: false,
-            ids: HashSet::new(),
-            unresolved: Vec::new(),
-        };
+        let mut filter = Self::none();
         for name in names {
             match universe.id(name) {
                 Some(id) => {
@@ -79,10 +131,42 @@ impl Filter {
         &self.unresolved
     }
 
+    /// True when later symbols are offered to a rule ([`Filter::admitted`]).
+    pub fn watches_new_symbols(&self) -> bool {
+        self.admit.is_some()
+    }
+
+    /// Offers a newly seen symbol to the rule of an [`Filter::admitted`] filter; true (and the
+    /// id is wanted from now on) if it is allowed. Asks once per id.
+    pub fn consider(&mut self, name: &Symbol, id: SymbolId) -> bool {
+        let Some(admit) = &self.admit else {
+            return false;
+        };
+        if self.ids.contains(&id) {
+            return true;
+        }
+        if self.refused.contains(&id) {
+            return false;
+        }
+        if admit.allows(name) {
+            self.ids.insert(id);
+            true
+        } else {
+            self.refused.insert(id);
+            false
+        }
+    }
+
     /// Whether `id` is wanted; resolves a pending name if `id` is its new id.
     pub fn matches(&mut self, id: SymbolId, universe: &Universe) -> bool {
         if self.all || self.ids.contains(&id) {
             return true;
+        }
+        if self.admit.is_some() {
+            return match universe.name(id) {
+                Some(name) => self.consider(&name, id),
+                None => false,
+            };
         }
         if self.unresolved.is_empty() {
             return false;
@@ -142,6 +226,12 @@ pub enum Mode {
     },
     /// Registered with the shard's index; receives live events.
     Live,
+    /// Delayed tier: reads the ring from `next`, each event only once it is `delay` old (by its
+    /// receive time). Never in the live index.
+    Delayed {
+        /// Next sequence to read.
+        next: Seq,
+    },
 }
 
 /// Why the stream is ending.
@@ -152,6 +242,9 @@ pub enum Ending {
     /// The shard or this resume fell a whole ring behind: drop the queue, send the final
     /// `retry:` so the client reconnects with its last id and gets a `reset`.
     Lagged,
+    /// The stream's authorization ran out (the token's `exp`): flush what is queued (it was
+    /// taken while authorized), then an `event: reauth` naming the last id, and end.
+    Reauth,
 }
 
 /// What [`Subscriber::push_live`] did, for the metrics.
@@ -200,6 +293,10 @@ pub struct Subscriber {
     /// Complete delivery (`complete=1`): instead of conflating, a full queue switches the
     /// subscriber to reading the ring at its own pace.
     pub complete: bool,
+    /// Wall-clock ns (the clock of `rx`) at which the stream ends with [`Ending::Reauth`].
+    pub expires_at: Option<u64>,
+    /// Delayed tier: how long after its receive time an event may be sent, in ns.
+    pub delay_ns: u64,
     /// Absolute index of `queue[0]`, so positions survive pops.
     head_abs: u64,
     /// Where each symbol's unsent tick is, while conflating.
@@ -228,6 +325,8 @@ impl Subscriber {
             capacity: capacity.max(1),
             conflating: false,
             complete: false,
+            expires_at: None,
+            delay_ns: 0,
             head_abs: 0,
             positions: Positions::default(),
         }
