@@ -53,7 +53,7 @@ fn main() -> ExitCode {
             return run_async(tickcast::replay::record::run(record, shutdown_signal()));
         }
     };
-    run_async(tickcast::server::run(config, shutdown_signal()))
+    run_async(tickcast::server::run(*config, shutdown_signal()))
 }
 
 /// Turns transparent huge pages off for this process (see `--transparent-huge-pages`). mimalloc

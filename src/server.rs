@@ -13,7 +13,6 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +22,7 @@ use crate::cache::{LatestPrices, UniverseKind};
 use crate::config::{Config, FeedSource};
 use crate::feed::sequencer::Sequencer;
 use crate::feed::{synthetic, tcp};
-use crate::http::{Http, HttpState};
+use crate::http::{self, Http};
 use crate::metrics::Metrics;
 use crate::ring::Ring;
 use crate::shard::{self, ShardHandle, Shared};
@@ -83,15 +82,10 @@ pub async fn run(
         draining: AtomicBool::new(false),
     });
     // The connection service of every shard: the shard knows nothing of HTTP.
-    let http = Http::new(HttpState {
-        settings: config.http_settings(),
-        synthetic,
-        shards: config.shards,
-        started: Instant::now(),
-    });
+    let http = Http::new(config.http_settings(), synthetic, config.shards);
 
     let http_stop = CancellationToken::new();
-    let mut shards: Vec<ShardHandle> = Vec::with_capacity(config.shards);
+    let mut shards: Vec<ShardHandle<http::Connection>> = Vec::with_capacity(config.shards);
     for id in 0..config.shards {
         let handle = shard::spawn(id, shared.clone(), http.clone(), http_stop.child_token())
             .map_err(|source| ServerError::Spawn {
@@ -187,10 +181,11 @@ pub async fn run(
     tracing::info!(%http_addr, shards = config.shards, universe = ?kind, "tickcast serving");
 
     let senders: Vec<_> = shards.iter().map(|s| s.connections.clone()).collect();
-    let acceptor = tokio::spawn(accept(
+    let acceptor = tokio::spawn(http::accept::accept(
         listener,
         senders,
         metrics.clone(),
+        http.limits().clone(),
         http_stop.clone(),
     ));
 
@@ -245,47 +240,4 @@ fn bind_http(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(ACCEPT_BACKLOG)
-}
-
-/// Accepts HTTP connections and hands each to the shard with the fewest.
-async fn accept(
-    listener: TcpListener,
-    shards: Vec<tokio::sync::mpsc::UnboundedSender<std::net::TcpStream>>,
-    metrics: Arc<Metrics>,
-    stop: CancellationToken,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                // EMFILE and friends: back off instead of spinning; established streams go on.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let Ok(stream) = stream.into_std() else {
-            continue;
-        };
-        let target = (0..shards.len())
-            .min_by_key(|&i| metrics.shard(i).connections.load(Ordering::Relaxed))
-            .unwrap_or(0);
-        // The shard counts a connection only once it adopts it; count it now so a burst of
-        // accepts spreads instead of piling onto one shard.
-        metrics
-            .shard(target)
-            .connections
-            .fetch_add(1, Ordering::Relaxed);
-        if shards[target].send(stream).is_err() {
-            metrics
-                .shard(target)
-                .connections
-                .fetch_sub(1, Ordering::Relaxed);
-            return;
-        }
-    }
 }

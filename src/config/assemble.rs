@@ -14,6 +14,7 @@ use super::values::{parse_feed, parse_rotate, parse_time};
 use super::{Config, ConfigError, DEFAULT_RESUME_WINDOW, FeedSource, Invocation};
 use crate::feed::synthetic::SyntheticConfig;
 use crate::feed::venue::Format;
+use crate::http::limits::LimitSettings;
 use crate::replay::ReplaySpec;
 use crate::replay::export::{ExportConfig, ExportFormat};
 use crate::replay::pace::Speed;
@@ -31,7 +32,7 @@ pub fn invocation(matches: &ArgMatches) -> Result<Invocation, ConfigError> {
             serve.merge_file(matches)?;
             let check_only = serve.check_config;
             Ok(Invocation::Serve {
-                config: serve.into_config()?,
+                config: Box::new(serve.into_config()?),
                 check_only,
             })
         }
@@ -117,7 +118,10 @@ fn replay_invocation(args: ReplayArgs, matches: &ArgMatches) -> Result<Invocatio
     let check_only = serve.check_config;
     let mut config = serve.into_config()?;
     config.feeds = vec![FeedSource::Replay(spec)];
-    Ok(Invocation::Serve { config, check_only })
+    Ok(Invocation::Serve {
+        config: Box::new(config),
+        check_only,
+    })
 }
 
 fn record_config(args: RecordArgs) -> Result<RecordConfig, ConfigError> {
@@ -223,6 +227,22 @@ impl ServeArgs {
                 "--max-symbols-per-request must be >= 1",
             ));
         }
+        let limits = LimitSettings {
+            max_connections: self.max_connections.unwrap_or_else(default_max_connections),
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_streams_per_sub: self.max_streams_per_sub,
+            connect_rate_per_ip: self.connect_rate_per_ip,
+            connect_burst_per_ip: self.connect_burst_per_ip,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            max_url_bytes: self.max_url_bytes,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+        };
+        validate_limits(&limits)?;
+        for origin in &self.cors_origins {
+            validate_origin(origin)?;
+        }
         let seq_base = self.seq_base.unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -249,8 +269,72 @@ impl ServeArgs {
             max_line: self.max_line,
             max_symbols: self.max_symbols,
             max_symbols_per_request: self.max_symbols_per_request,
+            limits,
+            cors_origins: self.cors_origins,
             seq_base,
             transparent_huge_pages: self.transparent_huge_pages,
         })
+    }
+}
+
+/// `--max-connections` when not given: the open-files limit less what feeds, files and the
+/// listener need, so accepting never fails with EMFILE while everything else still can open.
+fn default_max_connections() -> usize {
+    const RESERVED: u64 = 512;
+    #[cfg(target_os = "linux")]
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    #[cfg(not(target_os = "linux"))]
+    let soft: u64 = 1024;
+    soft.saturating_sub(RESERVED).clamp(64, 1 << 24) as usize
+}
+
+fn validate_limits(limits: &LimitSettings) -> Result<(), ConfigError> {
+    if limits.max_connections == 0 {
+        return Err(ConfigError::OutOfRange("--max-connections must be >= 1"));
+    }
+    if !(limits.connect_rate_per_ip.is_finite() && limits.connect_rate_per_ip >= 0.0) {
+        return Err(ConfigError::OutOfRange(
+            "--connect-rate-per-ip must be a number >= 0",
+        ));
+    }
+    if limits.connect_burst_per_ip == 0 {
+        return Err(ConfigError::OutOfRange(
+            "--connect-burst-per-ip must be >= 1",
+        ));
+    }
+    if limits.max_header_bytes < 1024 || limits.max_header_bytes > 1 << 20 {
+        return Err(ConfigError::OutOfRange(
+            "--max-header-bytes must be 1024..=1048576",
+        ));
+    }
+    if limits.max_headers < 8 || limits.max_headers > 10_000 {
+        return Err(ConfigError::OutOfRange("--max-headers must be 8..=10000"));
+    }
+    if limits.max_url_bytes < 256 || limits.max_url_bytes > 1 << 20 {
+        return Err(ConfigError::OutOfRange(
+            "--max-url-bytes must be 256..=1048576",
+        ));
+    }
+    if limits.header_read_timeout.is_zero() || limits.idle_timeout.is_zero() {
+        return Err(ConfigError::OutOfRange(
+            "--header-read-timeout and --idle-timeout must be > 0s",
+        ));
+    }
+    Ok(())
+}
+
+/// A `--cors-origin`: `*`, or `scheme://host[:port]` with nothing after it.
+fn validate_origin(origin: &str) -> Result<(), ConfigError> {
+    let valid = origin == "*"
+        || origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https")
+                && !rest.trim_end_matches('/').is_empty()
+                && !rest.trim_end_matches('/').contains(['/', '?', '#', ' '])
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::BadOrigin(origin.to_owned()))
     }
 }

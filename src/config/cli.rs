@@ -237,6 +237,60 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1024)]
     pub max_symbols_per_request: usize,
 
+    /// Open HTTP connections in total; further ones get 503 with `Retry-After`. Default: the
+    /// process's open-files limit less 512 (kept for feeds, files and the listener).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+
+    /// Open connections from one client IP; further ones get 429 (0: no limit; behind a load
+    /// balancer every client has its address, so leave it off there).
+    #[arg(long, default_value_t = 0)]
+    pub max_connections_per_ip: usize,
+
+    /// Open streams of one token subject (`sub`) with `--auth jwt`, unless the token's
+    /// `max_conns` claim says otherwise; further ones get 429 (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub max_streams_per_sub: usize,
+
+    /// New connections per second one IP may open, on average (token bucket; 0: no limit):
+    /// a reconnect storm is spread out instead of served all at once. Refused ones get 429
+    /// with `Retry-After: 1`.
+    #[arg(long, default_value_t = 0.0)]
+    pub connect_rate_per_ip: f64,
+
+    /// New connections one IP may open at once before `--connect-rate-per-ip` applies.
+    #[arg(long, default_value_t = 20)]
+    pub connect_burst_per_ip: u32,
+
+    /// Largest request header block in bytes (the request line is bounded by
+    /// `--max-url-bytes`); larger gets 431.
+    #[arg(long, default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Most headers in one request; more gets 431.
+    #[arg(long, default_value_t = 100)]
+    pub max_headers: usize,
+
+    /// Longest request target (path and query) in bytes; longer gets 414.
+    #[arg(long, default_value_t = 65 * 1024)]
+    pub max_url_bytes: usize,
+
+    /// Time a client has to send a whole request head once it started one (slowloris: a client
+    /// sending one byte a second is answered 408 and dropped).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Time a new connection may stay without sending a byte before it is answered 408 and
+    /// dropped.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// An origin allowed to read the API from a browser (CORS), e.g.
+    /// `https://app.example.com`; repeat for several. `*` allows any origin, without
+    /// credentials (no cookies); listed origins also get `Access-Control-Allow-Credentials`.
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
+
     /// First sequence number. Default: the start time in microseconds since the epoch, so ids
     /// keep increasing across restarts and a client resuming from an earlier run is detected.
     #[arg(long)]

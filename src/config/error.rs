@@ -17,6 +17,9 @@ pub enum ConfigError {
         /// Why.
         source: SymbolError,
     },
+    /// A `--cors-origin` is neither `*` nor `scheme://host[:port]`.
+    #[error("--cors-origin {0:?}: expected * or an origin such as https://app.example.com")]
+    BadOrigin(String),
     /// A numeric setting is out of range, or settings contradict each other.
     #[error("{0}")]
     OutOfRange(&'static str),

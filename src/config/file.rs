@@ -57,6 +57,28 @@ pub struct FileConfig {
     pub max_symbols: Option<usize>,
     /// Most symbols per request.
     pub max_symbols_per_request: Option<usize>,
+    /// Open HTTP connections in total (default: the open-files limit less 512).
+    pub max_connections: Option<usize>,
+    /// Open connections per client IP (0: no limit).
+    pub max_connections_per_ip: Option<usize>,
+    /// Open streams per token subject (0: no limit).
+    pub max_streams_per_sub: Option<usize>,
+    /// New connections per second per IP (0: no limit).
+    pub connect_rate_per_ip: Option<f64>,
+    /// New connections one IP may open at once.
+    pub connect_burst_per_ip: Option<u32>,
+    /// Largest request header block in bytes.
+    pub max_header_bytes: Option<usize>,
+    /// Most headers per request.
+    pub max_headers: Option<usize>,
+    /// Longest request target in bytes.
+    pub max_url_bytes: Option<usize>,
+    /// Time to send a whole request head, e.g. `"10s"`.
+    pub header_read_timeout: Option<String>,
+    /// Time a new connection may send nothing, e.g. `"30s"`.
+    pub idle_timeout: Option<String>,
+    /// Origins allowed to read the API from a browser, e.g. `["https://app.example.com"]`.
+    pub cors_origins: Option<Vec<String>>,
     /// First sequence number.
     pub seq_base: Option<u64>,
     /// Allow transparent huge pages (default false).
@@ -152,6 +174,17 @@ impl ServeArgs {
         take!(max_line);
         take!(max_symbols);
         take!(max_symbols_per_request);
+        take!(max_connections, some);
+        take!(max_connections_per_ip);
+        take!(max_streams_per_sub);
+        take!(connect_rate_per_ip);
+        take!(connect_burst_per_ip);
+        take!(max_header_bytes);
+        take!(max_headers);
+        take!(max_url_bytes);
+        take!(header_read_timeout, duration);
+        take!(idle_timeout, duration);
+        take!(cors_origins);
         take!(seq_base, some);
         take!(transparent_huge_pages);
         Ok(())

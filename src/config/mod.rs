@@ -32,6 +32,7 @@ pub use values::{parse_rotate, parse_time};
 use crate::feed::synthetic::SyntheticConfig;
 use crate::feed::venue::Format;
 use crate::http::HttpSettings;
+use crate::http::limits::LimitSettings;
 use crate::replay::ReplaySpec;
 use crate::replay::export::ExportConfig;
 use crate::replay::record::RecordConfig;
@@ -64,7 +65,7 @@ pub enum Invocation {
     /// Serve (live feeds, or a replay when `feeds` holds [`FeedSource::Replay`]).
     Serve {
         /// Validated settings.
-        config: Config,
+        config: Box<Config>,
         /// `--check-config`: print and exit.
         check_only: bool,
     },
@@ -129,6 +130,10 @@ pub struct Config {
     pub max_symbols: usize,
     /// Symbols per request limit.
     pub max_symbols_per_request: usize,
+    /// Connection, rate and request limits of the HTTP edge.
+    pub limits: LimitSettings,
+    /// Origins allowed to read the API from a browser.
+    pub cors_origins: Vec<String>,
     /// First sequence number.
     pub seq_base: u64,
     /// Whether the process may use transparent huge pages (`main` turns them off otherwise).
@@ -152,6 +157,8 @@ impl Config {
             sndbuf: self.sndbuf,
             notsent_lowat: self.notsent_lowat,
             max_symbols_per_request: self.max_symbols_per_request,
+            limits: self.limits.clone(),
+            cors_origins: self.cors_origins.clone(),
         }
     }
 }

@@ -15,8 +15,11 @@
 //! [`ShardState`]'s public methods); the shard never imports it.
 //! Must never block the shard thread, and never log a client hanging up as an error.
 
+pub mod accept;
 pub mod body;
+pub mod cors;
 pub mod io;
+pub mod limits;
 pub mod request;
 pub mod routes;
 pub mod sse;
@@ -35,11 +38,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::shard::{self, ShardState};
 use body::{Handoff, HandoffSlot};
+use cors::Cors;
+use limits::{Admission, LimitSettings, Limits, Refusal};
 
-/// Time a client has to send its request head (slow-loris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest request head hyper buffers.
-const MAX_HEAD_BYTES: usize = 96 * 1024;
+/// hyper's read buffer, as a multiple of `--max-header-bytes`: a head a little over the limit
+/// still reaches [`routes`], which refuses it with a JSON 431; only a head over this is cut off
+/// by hyper itself (a bare 431).
+const HEAD_BUFFER_FACTOR: usize = 2;
 
 /// The HTTP surface's settings; `config` fills them from the flags.
 #[derive(Debug, Clone)]
@@ -50,6 +55,10 @@ pub struct HttpSettings {
     pub notsent_lowat: u32,
     /// Most symbols one stream or snapshot request may name.
     pub max_symbols_per_request: usize,
+    /// Connection, rate and request limits.
+    pub limits: LimitSettings,
+    /// Origins allowed to read the API from a browser (`--cors-origin`).
+    pub cors_origins: Vec<String>,
 }
 
 /// What every connection's routes read besides the shard: settings and facts of the process.
@@ -63,6 +72,10 @@ pub struct HttpState {
     pub shards: usize,
     /// Process start (uptime in `/healthz`).
     pub started: Instant,
+    /// Admission limits and their refusal counters.
+    pub limits: Arc<Limits>,
+    /// The CORS policy.
+    pub cors: Cors,
 }
 
 /// The connection service every shard runs: HTTP/1.1 with the SSE hand-off.
@@ -71,23 +84,48 @@ pub struct Http {
     state: Arc<HttpState>,
 }
 
+/// An accepted connection on its way to a shard, with the edge's decision about it.
+#[derive(Debug)]
+pub struct Connection {
+    /// The socket.
+    pub stream: std::net::TcpStream,
+    /// Whether it is served or refused (and its place under the limits).
+    pub admission: Admission,
+}
+
 impl Http {
-    /// The service for these settings and facts.
-    pub fn new(state: HttpState) -> Self {
+    /// The service for `settings`; `synthetic` and `shards` are reported by `/healthz`.
+    pub fn new(settings: HttpSettings, synthetic: bool, shards: usize) -> Self {
+        let limits = Limits::new(settings.limits.clone());
+        let cors = Cors::new(&settings.cors_origins);
         Self {
-            state: Arc::new(state),
+            state: Arc::new(HttpState {
+                settings,
+                synthetic,
+                shards,
+                started: Instant::now(),
+                limits,
+                cors,
+            }),
         }
+    }
+
+    /// The edge's limits (the acceptor admits through them).
+    pub fn limits(&self) -> &Arc<Limits> {
+        &self.state.limits
     }
 }
 
 impl shard::Service for Http {
+    type Connection = Connection;
+
     fn serve(
         &self,
         shard: Rc<ShardState>,
-        stream: std::net::TcpStream,
+        connection: Connection,
         stop: CancellationToken,
     ) -> impl Future<Output = ()> + 'static {
-        serve(self.state.clone(), shard, stream, stop)
+        serve(self.state.clone(), shard, connection, stop)
     }
 }
 
@@ -118,9 +156,16 @@ fn prepare(
 async fn serve(
     http: Arc<HttpState>,
     shard: Rc<ShardState>,
-    stream: std::net::TcpStream,
+    connection: Connection,
     stop: CancellationToken,
 ) {
+    let Connection { stream, admission } = connection;
+    // The permit lives as long as this task: the connection's place under the limits.
+    let (refusal, _permit) = match admission {
+        Admission::Admitted(permit) => (None, permit),
+        Admission::Refused(refusal, permit) => (Some(refusal), permit),
+        Admission::Closed(_) => return,
+    };
     let stream = match prepare(stream, &http.settings) {
         Ok(stream) => stream,
         Err(error) => {
@@ -128,9 +173,36 @@ async fn serve(
             return;
         }
     };
-    if let Some((socket, handoff)) = Box::pin(serve_http(http, shard, stream, stop)).await {
+    // A connection that never sends a byte is let go after the idle timeout.
+    let idle = http.settings.limits.idle_timeout;
+    if tokio::time::timeout(idle, stream.readable()).await.is_err() {
+        http.limits.count(Refusal::Idle);
+        answer_and_close(stream, Refusal::Idle).await;
+        return;
+    }
+    if let Some((socket, handoff)) = Box::pin(serve_http(http, shard, stream, stop, refusal)).await
+    {
         sse::write_stream(socket, handoff).await;
     }
+}
+
+/// Writes `refusal` as a whole HTTP/1.1 response on a raw socket and closes it: for a client
+/// hyper is not serving (it sent nothing, or not a whole head in time). Best effort, bounded.
+async fn answer_and_close(mut stream: tokio::net::TcpStream, refusal: Refusal) {
+    use tokio::io::AsyncWriteExt;
+    let body = routes::refusal_body(refusal);
+    let head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        refusal.status().as_u16(),
+        refusal.status().canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    let write = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
 }
 
 /// hyper's part of a connection: until it closes, or until a stream's head is flushed, when the
@@ -140,21 +212,29 @@ async fn serve_http(
     shard: Rc<ShardState>,
     stream: tokio::net::TcpStream,
     stop: CancellationToken,
+    refusal: Option<Refusal>,
 ) -> Option<(tokio::net::TcpStream, Handoff)> {
     let slot: HandoffSlot = Rc::default();
     let flushed = Rc::new(Cell::new(true));
     let service = {
         let slot = slot.clone();
+        let http = http.clone();
         hyper::service::service_fn(move |request| {
-            let response = routes::route(request, &http, &shard, &slot);
+            let response = match refusal {
+                // A refused connection gets its answer to whatever it asks, then is closed.
+                Some(refusal) => routes::refusal_response(refusal, true),
+                None => routes::route(request, &http, &shard, &slot),
+            };
             async move { Ok::<_, Infallible>(response) }
         })
     };
+    let limits = &http.settings.limits;
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size((limits.max_header_bytes * HEAD_BUFFER_FACTOR).max(8192))
+        .max_headers(limits.max_headers * HEAD_BUFFER_FACTOR)
         .writev(true);
     let io = TokioIo::new(io::FlushTracked::new(stream, flushed.clone()));
     let mut connection = Some(builder.serve_connection(io, service));
@@ -180,6 +260,15 @@ async fn serve_http(
     })
     .await;
     if let Err(error) = result {
+        if error.is_timeout() {
+            // The head did not arrive in time (slowloris): say so, then close.
+            http.limits.count(Refusal::HeaderTimeout);
+            if let Some(connection) = connection.take() {
+                let socket = connection.into_parts().io.into_inner().into_inner();
+                answer_and_close(socket, Refusal::HeaderTimeout).await;
+            }
+            return None;
+        }
         // Resets and broken pipes are clients leaving, not server faults.
         tracing::debug!(%error, "connection ended");
         return None;

@@ -18,6 +18,8 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::HttpState;
 use super::body::{Framing, Handoff, HandoffSlot, ResponseBody, StreamBody, Subscription};
+use super::cors::Allowed;
+use super::limits::Refusal;
 use super::request::{Selection, parse_last_event_id, parse_selection, query_param};
 use crate::cache::{Universe, UniverseKind};
 use crate::shard::subscriber::Filter;
@@ -65,8 +67,103 @@ fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Respons
     response
 }
 
-/// Answers one request: the route for its path, or a JSON error.
+/// The JSON body of a refusal by the edge's limits.
+pub fn refusal_body(refusal: Refusal) -> String {
+    serde_json::json!({"error": {"code": refusal.code(), "message": refusal.message()}}).to_string()
+}
+
+/// The answer to a request refused by the edge's limits: its status, JSON body and
+/// `Retry-After` where waiting helps; `close` also ends the connection after it.
+pub fn refusal_response(refusal: Refusal, close: bool) -> Response<ResponseBody> {
+    let mut response = json_response(refusal.status(), refusal_body(refusal));
+    let headers = response.headers_mut();
+    if let Some(seconds) = refusal.retry_after() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Bytes of a request's header lines as sent (`name: value\r\n` each).
+fn header_bytes(request: &Request<Incoming>) -> usize {
+    request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
+}
+
+/// Answers one request: the route for its path, or a JSON error; CORS headers added for an
+/// allowed origin.
 pub fn route(
+    request: Request<Incoming>,
+    http: &HttpState,
+    shard: &Rc<ShardState>,
+    slot: &HandoffSlot,
+) -> Response<ResponseBody> {
+    let limits = http.limits.settings();
+    let refused = if request.headers().len() > limits.max_headers
+        || header_bytes(&request) > limits.max_header_bytes
+    {
+        Some(Refusal::HeadersTooLarge)
+    } else if request.uri().to_string().len() > limits.max_url_bytes {
+        Some(Refusal::UrlTooLong)
+    } else {
+        None
+    };
+    if let Some(refusal) = refused {
+        http.limits.count(refusal);
+        return refusal_response(refusal, true);
+    }
+    let cors = if http.cors.is_off() {
+        Allowed::NotCors
+    } else {
+        http.cors.allow(request.headers())
+    };
+    let mut response = if request.method() == Method::OPTIONS && !http.cors.is_off() {
+        preflight(&request, http, &cors)
+    } else {
+        answer(request, http, shard, slot)
+    };
+    if let Allowed::Yes(headers) = cors {
+        response.headers_mut().extend(headers);
+    }
+    response
+}
+
+/// A CORS preflight: 204 with the allowed methods and headers for an allowed origin, 403
+/// otherwise.
+fn preflight(
+    request: &Request<Incoming>,
+    http: &HttpState,
+    cors: &Allowed,
+) -> Response<ResponseBody> {
+    if !matches!(cors, Allowed::Yes(_)) {
+        let shown: String = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(100)
+            .collect();
+        return ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "origin_not_allowed",
+            message: format!("origin {shown:?} may not read this API (see --cors-origin)"),
+        }
+        .into_response();
+    }
+    let mut response = Response::new(ResponseBody::full(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response.headers_mut().extend(http.cors.preflight());
+    response
+}
+
+/// The route for the request's path.
+fn answer(
     request: Request<Incoming>,
     http: &HttpState,
     shard: &Rc<ShardState>,
@@ -110,7 +207,7 @@ pub fn route(
         "/v1/snapshot" => snapshot(query, http, shard),
         "/v1/symbols" => Ok(symbols(http, shard)),
         "/healthz" => Ok(health(http, shard)),
-        "/metrics" => Ok(metrics(shard)),
+        "/metrics" => Ok(metrics(http, shard)),
         _ => Ok(dashboard()),
     };
     result.unwrap_or_else(ApiError::into_response)
@@ -269,8 +366,10 @@ fn health(http: &HttpState, shard: &ShardState) -> Response<ResponseBody> {
     json_response(StatusCode::OK, body.to_string())
 }
 
-fn metrics(shard: &ShardState) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(shard.shared.metrics.render()));
+fn metrics(http: &HttpState, shard: &ShardState) -> Response<ResponseBody> {
+    let mut text = shard.shared.metrics.render();
+    http.limits.render(&mut text);
+    let mut response = Response::new(ResponseBody::full(text));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -85,19 +85,23 @@ pub struct Shared {
 /// subscribers, and counts the connection until the future returns; it knows nothing of HTTP.
 /// `server` wires in `http::Http`; tests and benches can give their own.
 pub trait Service: Clone + Send + 'static {
-    /// Serves `stream` on the shard's thread until it closes; `stop` begins its drain.
+    /// What the acceptor hands over for each connection (a socket, and whatever the protocol
+    /// decided about it before it reached the shard).
+    type Connection: Send + 'static;
+
+    /// Serves `connection` on the shard's thread until it closes; `stop` begins its drain.
     fn serve(
         &self,
         shard: Rc<ShardState>,
-        stream: std::net::TcpStream,
+        connection: Self::Connection,
         stop: CancellationToken,
     ) -> impl Future<Output = ()> + 'static;
 }
 
 /// The handle the acceptor and the sequencer keep for a shard.
-pub struct ShardHandle {
+pub struct ShardHandle<C> {
     /// Hands accepted connections to the shard.
-    pub connections: mpsc::UnboundedSender<std::net::TcpStream>,
+    pub connections: mpsc::UnboundedSender<C>,
     /// Woken by the sequencer after each batch.
     pub notify: Arc<Notify>,
     /// The shard thread.
@@ -106,12 +110,12 @@ pub struct ShardHandle {
 
 /// Starts shard `id`, serving the connections it is handed with `service`. `stop` begins its
 /// drain.
-pub fn spawn(
+pub fn spawn<S: Service>(
     id: usize,
     shared: Arc<Shared>,
-    service: impl Service,
+    service: S,
     stop: CancellationToken,
-) -> std::io::Result<ShardHandle> {
+) -> std::io::Result<ShardHandle<S::Connection>> {
     // The window's gauge is right from the start, before the thread runs.
     let window = coalesce::Window::new(shared.settings.coalesce).current();
     shared
@@ -138,11 +142,11 @@ pub fn spawn(
     })
 }
 
-async fn run(
+async fn run<S: Service>(
     id: usize,
     shared: Arc<Shared>,
-    service: impl Service,
-    mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>,
+    service: S,
+    mut incoming: mpsc::UnboundedReceiver<S::Connection>,
     notify: Arc<Notify>,
     stop: CancellationToken,
 ) {
@@ -151,12 +155,12 @@ async fn run(
     tokio::task::spawn_local(dispatcher(shard.clone(), notify, stop.clone()));
     tokio::task::spawn_local(housekeeping(shard.clone(), stop.clone()));
     loop {
-        let stream = tokio::select! {
+        let connection = tokio::select! {
             _ = stop.cancelled() => break,
-            stream = incoming.recv() => stream,
+            connection = incoming.recv() => connection,
         };
-        let Some(stream) = stream else { break };
-        let served = service.serve(shard.clone(), stream, stop.clone());
+        let Some(connection) = connection else { break };
+        let served = service.serve(shard.clone(), connection, stop.clone());
         let counted = shard.clone();
         connections.spawn_local(async move {
             served.await;

@@ -929,6 +929,8 @@ mod tests {
     struct RawFirehose;
 
     impl Service for RawFirehose {
+        type Connection = std::net::TcpStream;
+
         fn serve(
             &self,
             shard: Rc<ShardState>,

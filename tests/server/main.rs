@@ -16,6 +16,7 @@ mod fanout;
 mod feed;
 mod handoff;
 mod lifecycle;
+mod limits;
 mod replay;
 mod requests;
 mod resume;
