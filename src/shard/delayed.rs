@@ -24,7 +24,7 @@ use super::MAX_BATCH_CHUNKS;
 use super::subscriber::Subscriber;
 use crate::cache::Universe;
 use crate::ring::{Event, Ring};
-use crate::tick::Seq;
+use crate::tick::{Seq, SymbolId};
 
 /// How often the shard wakes its delayed streams: the tier's delivery granularity.
 pub const DELAYED_WAKE_EVERY: Duration = Duration::from_millis(100);
@@ -62,26 +62,26 @@ pub fn cut(ring: &Ring, as_of: u64) -> Seq {
     found
 }
 
-/// Queues the snapshot of `sub`'s symbols as of sequence `cut` (each symbol's newest event at or
-/// before it), in sequence order; sets `covered` to the cut.
-pub fn push_snapshot(sub: &mut Subscriber, ring: &Ring, universe: &Universe, cut: Seq) {
+/// Each wanted symbol's newest event at or before sequence `cut`, by symbol index (`None`: no
+/// price as of then is known). `wanted` says which symbol ids to look for.
+pub fn as_of(
+    ring: &Ring,
+    universe: &Universe,
+    cut: Seq,
+    mut wanted: impl FnMut(SymbolId) -> bool,
+) -> Vec<Option<Arc<Event>>> {
+    let want: Vec<bool> = (0..universe.len())
+        .map(|i| wanted(SymbolId(i as u32)))
+        .collect();
     let mut latest: Vec<Option<Arc<Event>>> = vec![None; universe.len()];
-    let mut missing: usize = (0..universe.len())
-        .filter(|&i| {
-            sub.filter
-                .matches(crate::tick::SymbolId(i as u32), universe)
-        })
-        .count();
+    let mut missing = want.iter().filter(|w| **w).count();
     let stop = ring.oldest().max(cut.saturating_sub(SNAPSHOT_SCAN));
     let reader = ring.reader();
     let mut seq = cut;
     while missing > 0 && seq >= stop && seq > 0 {
         if let Ok(event) = reader.read(seq) {
             let index = event.symbol_id.index();
-            if index < latest.len()
-                && latest[index].is_none()
-                && sub.filter.matches(event.symbol_id, universe)
-            {
+            if want.get(index) == Some(&true) && latest[index].is_none() {
                 latest[index] = Some(event);
                 missing -= 1;
             }
@@ -91,11 +91,17 @@ pub fn push_snapshot(sub: &mut Subscriber, ring: &Ring, universe: &Universe, cut
     drop(reader);
     // Not found in the scanned stretch: the cached price is the as-of price if it is older.
     for (i, slot) in latest.iter_mut().enumerate() {
-        let id = crate::tick::SymbolId(i as u32);
-        if slot.is_none() && sub.filter.matches(id, universe) {
-            *slot = universe.latest(id).filter(|e| e.seq <= cut);
+        if slot.is_none() && want[i] {
+            *slot = universe.latest(SymbolId(i as u32)).filter(|e| e.seq <= cut);
         }
     }
+    latest
+}
+
+/// Queues the snapshot of `sub`'s symbols as of sequence `cut`, in sequence order; sets
+/// `covered` to the cut.
+pub fn push_snapshot(sub: &mut Subscriber, ring: &Ring, universe: &Universe, cut: Seq) {
+    let latest = as_of(ring, universe, cut, |id| sub.filter.matches(id, universe));
     let mut events: Vec<Arc<Event>> = latest.into_iter().flatten().collect();
     events.sort_unstable_by_key(|e| e.seq);
     for event in events {
