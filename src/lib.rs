@@ -13,18 +13,22 @@
 //!   follows the ring and hands each event's shared bytes to its subscribers
 //!   ([`shard::subscriber`]: queues and conflation). A shard serves its connections through a
 //!   [`shard::Service`] it is given, and knows nothing of HTTP.
-//! - [`http`]: that service: hyper routes, request validation, the SSE writer (writev).
+//! - [`http`]: that service: hyper routes, request validation, the SSE writer (writev); at
+//!   subscribe time (never per tick) it asks [`auth`] whether the request's access token
+//!   allows the symbols it names: [`auth::Verifier`] checks the JWT against the configured
+//!   keys (reloaded on SIGHUP) and returns a [`auth::Grant`] (entitlements, tier, limits).
 //! - [`config`] (flags and file, assembled into each stage's settings), [`server`] (start-up,
 //!   wiring, and the shutdown order); beside the flow: [`metrics`], [`clock`].
 //!
 //! Imports run one way, from the top of that list's stages down: `server`/`config` → `http` →
 //! `shard`; `replay` → `feed`; `feed` and `shard` → `cache` → `ring` → `frame`/`slot` → `tick`;
-//! `metrics` and `clock` below all. `tests/layering.rs` checks it. `ARCHITECTURE.md` draws the
+//! `auth` → `tick` (used by `http`, `config` and `server`); `metrics` and `clock` below all. `tests/layering.rs` checks it. `ARCHITECTURE.md` draws the
 //! same flow on one page.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod config;

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("slot", &[]),
     ("metrics", &["tick"]),
+    ("auth", &["tick"]),
     ("frame", &["tick"]),
     ("ring", &["tick", "slot", "frame"]),
     ("cache", &["tick", "slot", "frame", "ring"]),
@@ -36,21 +37,21 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "http",
         &[
-            "tick", "clock", "slot", "metrics", "frame", "ring", "cache", "shard",
+            "tick", "clock", "slot", "metrics", "frame", "ring", "cache", "shard", "auth",
         ],
     ),
     (
         "config",
         &[
             "tick", "clock", "slot", "metrics", "frame", "ring", "cache", "feed", "replay",
-            "shard", "http",
+            "shard", "http", "auth",
         ],
     ),
     (
         "server",
         &[
             "tick", "clock", "slot", "metrics", "frame", "ring", "cache", "feed", "replay",
-            "shard", "http", "config",
+            "shard", "http", "config", "auth",
         ],
     ),
 ];

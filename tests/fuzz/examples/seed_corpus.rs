@@ -18,6 +18,7 @@
 //!   target or as stored bytes), with a few header variations (see `tickcast_fuzz::container`
 //!   for the four header bytes).
 //! - `line_framer`: the head of each recording with a few `max_len` and read-size choices.
+//! - `auth_token`: a few hand-written inputs per mode ([`AUTH_SEEDS`]).
 //!
 //! Existing seed files are replaced; names are content hashes, so rerunning is idempotent.
 
@@ -30,6 +31,55 @@ use serde_json::Value;
 use tickcast::feed::venue::{Decoded, Decoder, Format};
 use tickcast::replay::container::{RecordReader, write_record_line};
 use tickcast::tick::{Tick, TickKind};
+
+/// Seeds of the `auth_token` target, by mode: a request with a token in every place (and a
+/// quoted cookie), one with a Basic header and encoded names; tokens that are complete but
+/// not signed with the test key (a made-up signature, `alg: none`, a `crit` header); claims
+/// that are valid, valid with every optional claim, invalid, not an object; mint requests.
+/// No seed is a token signed with the test key: mode 1 checks that nothing verifies.
+const AUTH_SEEDS: &[(u8, &str)] = &[
+    (
+        0,
+        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln\n\
+         symbols=*&access_token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln\n\
+         a=b; tc=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln\n\
+         tc=\"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln\"",
+    ),
+    (
+        0,
+        "Basic YWxpY2U6c2VjcmV0\naccess%5Ftoken=a%2Eb&access_token=a.c\ntc=\n",
+    ),
+    (
+        1,
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
+         eyJzdWIiOiJhbGljZSIsImV4cCI6MTc1MDAwMzYwMCwic3ltYm9scyI6WyJCSU5BTkNFOioiXX0.c2lnbmF0dXJl",
+    ),
+    (
+        1,
+        "eyJhbGciOiJub25lIn0.\
+         eyJzdWIiOiJhbGljZSIsImV4cCI6MTc1MDAwMzYwMCwic3ltYm9scyI6WyJCSU5BTkNFOioiXX0.",
+    ),
+    (
+        1,
+        "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsiLCJjcml0IjpbImV4cCJdfQ.\
+         eyJzdWIiOiJhbGljZSIsImV4cCI6MTc1MDAwMzYwMCwic3ltYm9scyI6WyJCSU5BTkNFOioiXX0.c2ln",
+    ),
+    (
+        2,
+        r#"{"sub":"alice","exp":1750003600,"symbols":["BINANCE:*","COINBASE:BTC-USD"]}"#,
+    ),
+    (
+        2,
+        r#"{"sub":"bob","exp":1750003600,"nbf":1749999990,"iat":1749999990,"iss":"https://auth.example","aud":["tickcast"],"symbols":["*","KRAKEN:XBT/USD"],"tier":"delayed","delay_s":900,"max_conns":5}"#,
+    ),
+    (
+        2,
+        r#"{"sub":"carol","exp":1749999000,"symbols":["A*B"],"tier":"realtime"}"#,
+    ),
+    (2, "[1,2]"),
+    (3, "alice\nBINANCE:*\nKRAKEN:XBT/USD"),
+    (3, "bob\n*\nA**"),
+];
 
 /// Lines of each recording's head used for container and framer seeds: enough to hold every
 /// layout feature (the cryptofeed header and sent frames come first), small enough to fuzz
@@ -183,6 +233,12 @@ fn main() {
             framer.insert([&[max_len], &seed[..], &head[..]].concat());
         }
         framer.insert([&[200u8, 9, 9][..], &crlf_bom].concat());
+    }
+
+    // Access tokens: hand-written, byte 0 the mode (see `tickcast_fuzz::auth`).
+    let auth = seeds.entry("auth_token").or_default();
+    for (mode, body) in AUTH_SEEDS {
+        auth.insert([&[*mode][..], body.as_bytes()].concat());
     }
 
     let corpus = fuzz_dir.join("corpus");

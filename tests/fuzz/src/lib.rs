@@ -10,9 +10,13 @@
 //!   [`tickcast::replay::container::RecordReader`] against a line-by-line model of the file.
 //! - [`framer`]: a byte stream cut into random reads through
 //!   [`tickcast::feed::lines::LineFramer`], against the same kind of model.
+//! - [`auth`]: access tokens through [`tickcast::auth`]: the lookup in a request's headers,
+//!   query and cookies, [`tickcast::auth::Verifier::verify`] with an HS256 key on raw input
+//!   and on signed arbitrary claims, and minting round trips.
 //!
 //! A failed check panics with what was expected and what came out; libFuzzer saves the input.
 
+pub mod auth;
 pub mod container;
 pub mod decode;
 pub mod framer;
