@@ -52,6 +52,21 @@ fn main() -> ExitCode {
         Invocation::Record(record) => {
             return run_async(tickcast::replay::record::run(record, shutdown_signal()));
         }
+        Invocation::Token { key, request } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            return match tickcast::auth::mint(&key, &request, now) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("tickcast token: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     run_async(tickcast::server::run(*config, shutdown_signal()))
 }

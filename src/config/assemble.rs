@@ -5,13 +5,15 @@
 //! plain value ([`Invocation`]); nothing after it re-reads flags, files or the environment.
 //! Must never be consulted on the hot path.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{ArgMatches, FromArgMatches};
 
-use super::cli::{Cli, Command, RecordArgs, ReplayArgs, ServeArgs};
+use super::cli::{Cli, Command, RecordArgs, ReplayArgs, ServeArgs, TokenArgs};
 use super::values::{parse_feed, parse_rotate, parse_time};
 use super::{Config, ConfigError, DEFAULT_RESUME_WINDOW, FeedSource, Invocation};
+use crate::auth::{AuthSettings, KeySource, MintRequest, Tier};
 use crate::feed::synthetic::SyntheticConfig;
 use crate::feed::venue::Format;
 use crate::http::limits::LimitSettings;
@@ -44,6 +46,7 @@ pub fn invocation(matches: &ArgMatches) -> Result<Invocation, ConfigError> {
             replay_invocation(args, sub)
         }
         Some(Command::Record(args)) => Ok(Invocation::Record(record_config(args)?)),
+        Some(Command::Token(args)) => token_invocation(args),
     }
 }
 
@@ -243,6 +246,15 @@ impl ServeArgs {
         for origin in &self.cors_origins {
             validate_origin(origin)?;
         }
+        let auth = auth_settings(
+            &self.auth,
+            self.jwt_key.clone(),
+            self.jwks.clone(),
+            self.jwt_issuer.clone(),
+            self.jwt_audience.clone(),
+            self.jwt_leeway,
+            self.jwt_cookie.is_some(),
+        )?;
         let seq_base = self.seq_base.unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -271,6 +283,8 @@ impl ServeArgs {
             max_symbols_per_request: self.max_symbols_per_request,
             limits,
             cors_origins: self.cors_origins,
+            auth,
+            jwt_cookie: self.jwt_cookie,
             seq_base,
             transparent_huge_pages: self.transparent_huge_pages,
         })
@@ -337,4 +351,72 @@ fn validate_origin(origin: &str) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::BadOrigin(origin.to_owned()))
     }
+}
+
+/// `--auth` and its `--jwt-*` settings: `None` for `--auth none`.
+fn auth_settings(
+    mode: &str,
+    key: Option<PathBuf>,
+    jwks: Option<PathBuf>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway: Duration,
+    cookie: bool,
+) -> Result<Option<AuthSettings>, ConfigError> {
+    let any_jwt =
+        key.is_some() || jwks.is_some() || issuer.is_some() || audience.is_some() || cookie;
+    match mode {
+        "none" if any_jwt => Err(ConfigError::OutOfRange(
+            "--jwt-key, --jwks, --jwt-issuer, --jwt-audience and --jwt-cookie need --auth jwt",
+        )),
+        "none" => Ok(None),
+        "jwt" => {
+            let keys = match (key, jwks) {
+                (Some(key), None) => KeySource::Key(key),
+                (None, Some(jwks)) => KeySource::Jwks(jwks),
+                _ => {
+                    return Err(ConfigError::OutOfRange(
+                        "--auth jwt needs exactly one of --jwt-key and --jwks",
+                    ));
+                }
+            };
+            if leeway > Duration::from_secs(600) {
+                return Err(ConfigError::OutOfRange("--jwt-leeway must be at most 10m"));
+            }
+            Ok(Some(AuthSettings {
+                keys,
+                issuer,
+                audience,
+                leeway,
+            }))
+        }
+        other => Err(ConfigError::BadAuth(other.to_owned())),
+    }
+}
+
+fn token_invocation(args: TokenArgs) -> Result<Invocation, ConfigError> {
+    let tier = match (args.tier.as_str(), args.delay) {
+        ("realtime", None) => Tier::Realtime,
+        ("realtime", Some(_)) => {
+            return Err(ConfigError::OutOfRange("--delay goes with --tier delayed"));
+        }
+        ("delayed", Some(delay)) => Tier::Delayed { delay },
+        ("delayed", None) => {
+            return Err(ConfigError::OutOfRange("--tier delayed needs --delay"));
+        }
+        (other, _) => return Err(ConfigError::BadTier(other.to_owned())),
+    };
+    Ok(Invocation::Token {
+        key: args.key,
+        request: MintRequest {
+            sub: args.sub,
+            symbols: args.symbols,
+            ttl: args.ttl,
+            tier,
+            max_conns: args.max_conns,
+            issuer: args.issuer,
+            audience: args.audience,
+            kid: args.kid,
+        },
+    })
 }

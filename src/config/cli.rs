@@ -40,6 +40,53 @@ pub enum Command {
     Replay(Box<ReplayArgs>),
     /// Record what a live source sends, with receive times, in a file replay reads back.
     Record(RecordArgs),
+    /// Mint a token for `--auth jwt` (the issuer's tool): prints it on standard output.
+    Token(TokenArgs),
+}
+
+/// `tickcast token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The signing key: an HS256 secret file (at least 32 bytes) or a PEM private key (RSA:
+    /// RS256, EC P-256: ES256).
+    #[arg(long)]
+    pub key: PathBuf,
+
+    /// Who the token is for (`sub`).
+    #[arg(long)]
+    pub sub: String,
+
+    /// Comma-separated symbol patterns: `BINANCE:BTCUSDT`, `BINANCE:*`, `*`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub symbols: Vec<String>,
+
+    /// How long the token is valid (`15m`, `1h`).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+
+    /// `realtime` or `delayed` (with `--delay`).
+    #[arg(long, default_value = "realtime")]
+    pub tier: String,
+
+    /// The delay of a `delayed` token (`15m`; whole seconds, 1 s to a day).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub delay: Option<Duration>,
+
+    /// Streams the token's subject may hold at once (`max_conns`).
+    #[arg(long)]
+    pub max_conns: Option<u32>,
+
+    /// `iss` claim.
+    #[arg(long)]
+    pub issuer: Option<String>,
+
+    /// `aud` claim.
+    #[arg(long)]
+    pub audience: Option<String>,
+
+    /// `kid` header (which JWKS key verifies it).
+    #[arg(long)]
+    pub kid: Option<String>,
 }
 
 /// `tickcast replay`.
@@ -290,6 +337,37 @@ pub struct ServeArgs {
     /// credentials (no cookies); listed origins also get `Access-Control-Allow-Credentials`.
     #[arg(long = "cors-origin")]
     pub cors_origins: Vec<String>,
+
+    /// Who may read the stream: `none` (anyone who reaches the port) or `jwt` (a token from
+    /// `Authorization: Bearer`, the `access_token` query parameter or `--jwt-cookie`, verified
+    /// with `--jwt-key` or `--jwks`; see SECURITY.md).
+    #[arg(long, default_value = "none")]
+    pub auth: String,
+
+    /// `--auth jwt`: an HS256 secret file (at least 32 bytes), or an RS256/ES256 public key in
+    /// PEM; only that key's algorithm is accepted.
+    #[arg(long)]
+    pub jwt_key: Option<PathBuf>,
+
+    /// `--auth jwt`: a JWKS file (keys chosen by the token's `kid`), re-read on SIGHUP.
+    #[arg(long)]
+    pub jwks: Option<PathBuf>,
+
+    /// `--auth jwt`: the `iss` a token must carry.
+    #[arg(long)]
+    pub jwt_issuer: Option<String>,
+
+    /// `--auth jwt`: the `aud` a token must carry.
+    #[arg(long)]
+    pub jwt_audience: Option<String>,
+
+    /// `--auth jwt`: clock skew tolerated on `exp` and `nbf`.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub jwt_leeway: Duration,
+
+    /// `--auth jwt`: also read the token from this cookie.
+    #[arg(long)]
+    pub jwt_cookie: Option<String>,
 
     /// First sequence number. Default: the start time in microseconds since the epoch, so ids
     /// keep increasing across restarts and a client resuming from an earlier run is detected.

@@ -17,6 +17,12 @@ pub enum ConfigError {
         /// Why.
         source: SymbolError,
     },
+    /// `--auth` names no known mode.
+    #[error("--auth {0:?}: expected none or jwt")]
+    BadAuth(String),
+    /// `tickcast token --tier` names no known tier.
+    #[error("--tier {0:?}: expected realtime or delayed")]
+    BadTier(String),
     /// A `--cors-origin` is neither `*` nor `scheme://host[:port]`.
     #[error("--cors-origin {0:?}: expected * or an origin such as https://app.example.com")]
     BadOrigin(String),

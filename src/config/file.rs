@@ -79,6 +79,20 @@ pub struct FileConfig {
     pub idle_timeout: Option<String>,
     /// Origins allowed to read the API from a browser, e.g. `["https://app.example.com"]`.
     pub cors_origins: Option<Vec<String>>,
+    /// `"none"` or `"jwt"`.
+    pub auth: Option<String>,
+    /// HS256 secret or RS256/ES256 public key file.
+    pub jwt_key: Option<std::path::PathBuf>,
+    /// JWKS file.
+    pub jwks: Option<std::path::PathBuf>,
+    /// Required `iss`.
+    pub jwt_issuer: Option<String>,
+    /// Required `aud`.
+    pub jwt_audience: Option<String>,
+    /// Clock skew on `exp`/`nbf`, e.g. `"30s"`.
+    pub jwt_leeway: Option<String>,
+    /// Cookie to read the token from.
+    pub jwt_cookie: Option<String>,
     /// First sequence number.
     pub seq_base: Option<u64>,
     /// Allow transparent huge pages (default false).
@@ -185,6 +199,13 @@ impl ServeArgs {
         take!(header_read_timeout, duration);
         take!(idle_timeout, duration);
         take!(cors_origins);
+        take!(auth);
+        take!(jwt_key, some);
+        take!(jwks, some);
+        take!(jwt_issuer, some);
+        take!(jwt_audience, some);
+        take!(jwt_leeway, duration);
+        take!(jwt_cookie, some);
         take!(seq_base, some);
         take!(transparent_huge_pages);
         Ok(())

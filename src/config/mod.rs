@@ -29,6 +29,9 @@ pub use error::ConfigError;
 pub use file::FileConfig;
 pub use values::{parse_rotate, parse_time};
 
+use std::path::PathBuf;
+
+use crate::auth::{AuthSettings, MintRequest};
 use crate::feed::synthetic::SyntheticConfig;
 use crate::feed::venue::Format;
 use crate::http::HttpSettings;
@@ -73,6 +76,13 @@ pub enum Invocation {
     Export(ExportConfig),
     /// Record a live source.
     Record(RecordConfig),
+    /// Mint a token with this key file.
+    Token {
+        /// The signing key.
+        key: PathBuf,
+        /// The token's claims.
+        request: MintRequest,
+    },
 }
 
 /// Parses the process's command line (exits with clap's message on a syntax error or `--help`).
@@ -134,6 +144,10 @@ pub struct Config {
     pub limits: LimitSettings,
     /// Origins allowed to read the API from a browser.
     pub cors_origins: Vec<String>,
+    /// `--auth jwt`: how tokens are verified (`None`: `--auth none`).
+    pub auth: Option<AuthSettings>,
+    /// `--jwt-cookie`.
+    pub jwt_cookie: Option<String>,
     /// First sequence number.
     pub seq_base: u64,
     /// Whether the process may use transparent huge pages (`main` turns them off otherwise).
