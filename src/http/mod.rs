@@ -20,6 +20,7 @@ pub mod io;
 pub mod request;
 pub mod routes;
 pub mod sse;
+pub mod tls;
 
 use std::cell::Cell;
 use std::convert::Infallible;
