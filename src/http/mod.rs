@@ -35,7 +35,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 
 use crate::shard::{self, ShardState};
-use body::{Handoff, HandoffSlot};
+use body::{Delivery, Handoff, HandoffSlot};
 
 /// Time a client has to send its request head (slow-loris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -145,9 +145,9 @@ async fn serve_http(
     let slot: HandoffSlot = Rc::default();
     let flushed = Rc::new(Cell::new(true));
     let service = {
-        let slot = slot.clone();
+        let delivery = Delivery::Handoff(slot.clone());
         hyper::service::service_fn(move |request| {
-            let response = routes::route(request, &http, &shard, &slot);
+            let response = routes::route(request, &http, &shard, &delivery);
             async move { Ok::<_, Infallible>(response) }
         })
     };

@@ -2,8 +2,10 @@
 //!
 //! Place in the flow: hyper calls [`route`] for every request of a connection, on the shard
 //! thread that adopted it. `/v1/stream` registers a subscriber on that shard and answers with a
-//! body that hands the socket to the SSE writer ([`super::body`], [`super::sse`]); the other
-//! routes read the lock-free cache, the ring's head and the metrics and answer at once.
+//! stream body delivered as the connection's [`Delivery`] says (handed to the SSE writer, or as
+//! data frames through hyper: [`super::body`], [`super::sse`]); it passes that choice on without
+//! looking at it. The other routes read the lock-free cache, the ring's head and the metrics and
+//! answer at once.
 //! Every error is a status and a JSON body `{"error":{"code","message"}}`.
 //! Must never block the shard thread.
 
@@ -17,7 +19,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::HttpState;
-use super::body::{Framing, Handoff, HandoffSlot, ResponseBody, StreamBody, Subscription};
+use super::body::{Delivery, Framing, Handoff, ResponseBody, StreamBody, Subscription};
 use super::request::{Selection, parse_last_event_id, parse_selection, query_param};
 use crate::cache::{Universe, UniverseKind};
 use crate::shard::subscriber::Filter;
@@ -70,7 +72,7 @@ pub fn route(
     request: Request<Incoming>,
     http: &HttpState,
     shard: &Rc<ShardState>,
-    slot: &HandoffSlot,
+    delivery: &Delivery,
 ) -> Response<ResponseBody> {
     let path = request.uri().path();
     let allowed = match path {
@@ -106,7 +108,7 @@ pub fn route(
         .into_response();
     }
     let result = match path {
-        "/v1/stream" => stream(&request, query, http, shard, slot),
+        "/v1/stream" => stream(&request, query, http, shard, delivery),
         "/v1/snapshot" => snapshot(query, http, shard),
         "/v1/symbols" => Ok(symbols(http, shard)),
         "/healthz" => Ok(health(http, shard)),
@@ -137,7 +139,7 @@ fn stream(
     query: &str,
     http: &HttpState,
     shard: &Rc<ShardState>,
-    slot: &HandoffSlot,
+    delivery: &Delivery,
 ) -> Result<Response<ResponseBody>, ApiError> {
     if shard.is_draining() {
         return Err(ApiError {
@@ -184,7 +186,7 @@ fn stream(
             Framing::Chunked
         },
     };
-    let body = StreamBody::new(handoff, slot.clone());
+    let body = StreamBody::new(handoff, delivery.clone());
     let mut response = Response::new(ResponseBody::Stream(body));
     let headers = response.headers_mut();
     headers.insert(
