@@ -7,6 +7,10 @@
 //!    ends it with a `retry:` hint and a clean end of body, and closes its connections;
 //! 4. whatever is still open when the timeout expires is cut.
 //!
+//! SIGHUP re-reads what can change under a running server (`reload_on_sighup`): the TLS
+//! certificate and key today. Each [`Reloadable`] keeps what it had when its new files are
+//! broken; open connections are never touched.
+//!
 //! Must never leave a thread or task running past `run`'s return.
 
 use std::io::Write as _;
@@ -16,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,6 +28,7 @@ use crate::cache::{LatestPrices, UniverseKind};
 use crate::config::{Config, FeedSource};
 use crate::feed::sequencer::Sequencer;
 use crate::feed::{synthetic, tcp};
+use crate::http::tls::TlsError;
 use crate::http::{Http, HttpState};
 use crate::metrics::Metrics;
 use crate::ring::Ring;
@@ -39,6 +45,9 @@ pub enum ServerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
     /// A replay's files cannot be opened.
     #[error("replay: {0}")]
     Replay(#[from] crate::replay::source::ReplayError),
@@ -88,7 +97,21 @@ pub async fn run(
         synthetic,
         shards: config.shards,
         started: Instant::now(),
-    });
+    })?;
+    // Installed before the ready line: from then on SIGHUP reloads instead of ending the
+    // process (its default action).
+    let hangups = signal(SignalKind::hangup()).map_err(|source| ServerError::Spawn {
+        what: "the SIGHUP handler",
+        source,
+    })?;
+    let mut reloadables = Vec::new();
+    if let Some(certificates) = http.certificates() {
+        reloadables.push(Reloadable {
+            what: "TLS certificate",
+            reload: Box::new(move || certificates.reload().map_err(Into::into)),
+        });
+    }
+    let reloader = tokio::spawn(reload_on_sighup(hangups, reloadables));
 
     let http_stop = CancellationToken::new();
     let mut shards: Vec<ShardHandle> = Vec::with_capacity(config.shards);
@@ -195,6 +218,8 @@ pub async fn run(
     ));
 
     shutdown.await;
+    reloader.abort();
+    let _ = reloader.await;
     let deadline = tokio::time::Instant::now() + config.drain_timeout;
     tracing::info!(timeout = ?config.drain_timeout, "shutting down: draining");
     shared.draining.store(true, Ordering::Relaxed);
@@ -229,6 +254,33 @@ pub async fn run(
         Err(_) => tracing::warn!("drain timeout: cutting the remaining connections"),
     }
     Ok(())
+}
+
+/// Something SIGHUP re-reads: its files, while the server runs.
+pub struct Reloadable {
+    /// What it is, for the log.
+    pub what: &'static str,
+    /// Re-reads it; an error means it kept what it had.
+    pub reload: Box<dyn Fn() -> Result<(), Box<dyn std::error::Error + Send + Sync>> + Send + Sync>,
+}
+
+/// On every SIGHUP, reloads each of `reloadables` and logs the outcome; runs until aborted.
+async fn reload_on_sighup(mut hangups: Signal, reloadables: Vec<Reloadable>) {
+    while hangups.recv().await.is_some() {
+        if reloadables.is_empty() {
+            tracing::info!("SIGHUP received: nothing to reload");
+        }
+        for reloadable in &reloadables {
+            match (reloadable.reload)() {
+                Ok(()) => tracing::info!(what = reloadable.what, "SIGHUP received: reloaded"),
+                Err(error) => tracing::error!(
+                    what = reloadable.what,
+                    %error,
+                    "SIGHUP received: reload failed; still serving the previous one"
+                ),
+            }
+        }
+    }
 }
 
 /// Pending connections the kernel may queue before `accept`: a reconnect storm of thousands of

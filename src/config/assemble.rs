@@ -14,6 +14,7 @@ use super::values::{parse_feed, parse_rotate, parse_time};
 use super::{Config, ConfigError, DEFAULT_RESUME_WINDOW, FeedSource, Invocation};
 use crate::feed::synthetic::SyntheticConfig;
 use crate::feed::venue::Format;
+use crate::http::tls::TlsSettings;
 use crate::replay::ReplaySpec;
 use crate::replay::export::{ExportConfig, ExportFormat};
 use crate::replay::pace::Speed;
@@ -223,6 +224,23 @@ impl ServeArgs {
                 "--max-symbols-per-request must be >= 1",
             ));
         }
+        // The files are read when the server starts (and on SIGHUP), not here.
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSettings { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::TlsHalf {
+                    given: "--tls-cert",
+                    missing: "--tls-key",
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::TlsHalf {
+                    given: "--tls-key",
+                    missing: "--tls-cert",
+                });
+            }
+        };
         let seq_base = self.seq_base.unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -233,6 +251,7 @@ impl ServeArgs {
         }
         Ok(Config {
             listen: self.listen,
+            tls,
             feeds,
             synthetic,
             universe,

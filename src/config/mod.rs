@@ -32,6 +32,7 @@ pub use values::{parse_rotate, parse_time};
 use crate::feed::synthetic::SyntheticConfig;
 use crate::feed::venue::Format;
 use crate::http::HttpSettings;
+use crate::http::tls::TlsSettings;
 use crate::replay::ReplaySpec;
 use crate::replay::export::ExportConfig;
 use crate::replay::record::RecordConfig;
@@ -97,6 +98,8 @@ where
 pub struct Config {
     /// HTTP listen address.
     pub listen: SocketAddr,
+    /// TLS certificate and key for the listener (`--tls-cert`, `--tls-key`); `None`: plain.
+    pub tls: Option<TlsSettings>,
     /// Tick sources.
     pub feeds: Vec<FeedSource>,
     /// Synthetic market settings (used when `feeds` has `Synthetic`).
@@ -152,6 +155,7 @@ impl Config {
             sndbuf: self.sndbuf,
             notsent_lowat: self.notsent_lowat,
             max_symbols_per_request: self.max_symbols_per_request,
+            tls: self.tls.clone(),
         }
     }
 }

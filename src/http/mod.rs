@@ -1,12 +1,15 @@
-//! The HTTP surface (hyper, HTTP/1.1): the connection service a shard runs, routes, request
-//! validation, SSE stream set-up.
+//! The HTTP surface (hyper; HTTP/1.1, and HTTP/2 over TLS): the connection service a shard
+//! runs, routes, request validation, SSE stream set-up, TLS.
 //!
 //! Place in the flow: `server` gives every shard an [`Http`], the shard's
 //! [`crate::shard::Service`]; the shard hands it each connection it adopts and serves it on its
 //! own thread. hyper reads the requests ([`routes`], inputs parsed by [`request`]);
-//! `/v1/stream` registers a subscriber on that shard, hyper writes the response head, then the
-//! connection leaves hyper for the SSE writer ([`sse`]), which drains the subscriber straight
-//! to the socket. The other routes read the lock-free cache and metrics and answer at once.
+//! `/v1/stream` registers a subscriber on that shard. On plain TCP, hyper writes the response
+//! head, then the connection leaves hyper for the SSE writer ([`sse`]), which drains the
+//! subscriber straight to the socket. With `--tls-cert` the listener speaks only TLS ([`tls`]:
+//! handshake on the shard thread, ALPN `h2` or `http/1.1`); there hyper keeps the connection
+//! and the stream's body yields the shard's batches as data frames ([`body::Delivery`]). The
+//! other routes read the lock-free cache and metrics and answer at once.
 //! Every request input (path, method, query, `Last-Event-ID`) is validated and a bad one gets
 //! a status and a JSON error `{"error":{"code","message"}}`; nothing a client sends can panic
 //! or stop the process.
@@ -31,16 +34,23 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 
-use crate::shard::{self, ShardState};
+use crate::shard::{self, MAX_BATCH_BYTES, ShardState};
 use body::{Delivery, Handoff, HandoffSlot};
+use tls::{Protocol, Tls, TlsError, TlsSettings};
 
-/// Time a client has to send its request head (slow-loris guard).
+/// Time a client has to send its request head, and to complete a TLS handshake (slow-loris
+/// guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest request head hyper buffers.
+/// Largest request head hyper buffers (HTTP/2: the largest header list).
 const MAX_HEAD_BYTES: usize = 96 * 1024;
+/// Bytes of one HTTP/2 stream hyper buffers beyond what the client's window lets out (its
+/// default is 400 KiB): a slow client's backlog stays in the subscriber's queue, where
+/// conflation can replace stale ticks, as `--notsent-lowat` does for the kernel's buffer.
+const H2_SEND_BUF_BYTES: usize = MAX_BATCH_BYTES;
 
 /// The HTTP surface's settings; `config` fills them from the flags.
 #[derive(Debug, Clone)]
@@ -51,6 +61,9 @@ pub struct HttpSettings {
     pub notsent_lowat: u32,
     /// Most symbols one stream or snapshot request may name.
     pub max_symbols_per_request: usize,
+    /// Serve TLS with this certificate and key (HTTP/2 or HTTP/1.1 by ALPN) instead of plain
+    /// HTTP/1.1.
+    pub tls: Option<TlsSettings>,
 }
 
 /// What every connection's routes read besides the shard: settings and facts of the process.
@@ -66,18 +79,27 @@ pub struct HttpState {
     pub started: Instant,
 }
 
-/// The connection service every shard runs: HTTP/1.1 with the SSE hand-off.
+/// The connection service every shard runs: plain HTTP/1.1 with the SSE hand-off, or TLS.
 #[derive(Debug, Clone)]
 pub struct Http {
     state: Arc<HttpState>,
+    tls: Option<Tls>,
 }
 
 impl Http {
-    /// The service for these settings and facts.
-    pub fn new(state: HttpState) -> Self {
-        Self {
+    /// The service for these settings and facts; with TLS settings, reads the certificate and
+    /// key now (a start-up error names the file that is wrong).
+    pub fn new(state: HttpState) -> Result<Self, TlsError> {
+        let tls = state.settings.tls.clone().map(Tls::new).transpose()?;
+        Ok(Self {
             state: Arc::new(state),
-        }
+            tls,
+        })
+    }
+
+    /// The served certificates (to reload them on SIGHUP), when TLS is on.
+    pub fn certificates(&self) -> Option<Arc<tls::Certificates>> {
+        self.tls.as_ref().map(|tls| tls.certificates().clone())
     }
 }
 
@@ -88,7 +110,7 @@ impl shard::Service for Http {
         stream: std::net::TcpStream,
         stop: CancellationToken,
     ) -> impl Future<Output = ()> + 'static {
-        serve(self.state.clone(), shard, stream, stop)
+        serve(self.state.clone(), self.tls.clone(), shard, stream, stop)
     }
 }
 
@@ -111,13 +133,15 @@ fn prepare(
 
 /// Serves one connection until it closes or the drain ends it.
 ///
-/// hyper reads requests and writes every response head and every complete body. A
+/// Plain TCP: hyper reads requests and writes every response head and every complete body. A
 /// `/v1/stream` response hands the socket over once its head is flushed ([`body::Handoff`]);
 /// from then on [`sse::write_stream`] writes the body and hyper's connection state, buffers
 /// included, is gone. The hyper phase is boxed, so the task of a long-lived stream keeps only
-/// the writer's small state.
+/// the writer's small state. TLS: [`serve_tls`], boxed too, so a plain connection's task does
+/// not carry the size of the TLS one.
 async fn serve(
     http: Arc<HttpState>,
+    tls: Option<Tls>,
     shard: Rc<ShardState>,
     stream: std::net::TcpStream,
     stop: CancellationToken,
@@ -129,9 +153,24 @@ async fn serve(
             return;
         }
     };
+    if let Some(tls) = tls {
+        Box::pin(serve_tls(http, tls, shard, stream, stop)).await;
+        return;
+    }
     if let Some((socket, handoff)) = Box::pin(serve_http(http, shard, stream, stop)).await {
         sse::write_stream(socket, handoff).await;
     }
+}
+
+/// hyper's HTTP/1.1 settings, for plain and TLS connections alike.
+fn http1_builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .writev(true);
+    builder
 }
 
 /// hyper's part of a connection: until it closes, or until a stream's head is flushed, when the
@@ -151,14 +190,8 @@ async fn serve_http(
             async move { Ok::<_, Infallible>(response) }
         })
     };
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .writev(true);
     let io = TokioIo::new(io::FlushTracked::new(stream, flushed.clone()));
-    let mut connection = Some(builder.serve_connection(io, service));
+    let mut connection = Some(http1_builder().serve_connection(io, service));
     let mut stopped = std::pin::pin!(stop.cancelled());
     let mut draining = false;
     let result = poll_fn(|cx| {
@@ -190,4 +223,76 @@ async fn serve_http(
     // Bytes the client sent after the stream's request (a pipelined request, a GET body) are
     // dropped: the stream never ends on its own, so nothing after it would be answered anyway.
     Some((parts.io.into_inner().into_inner(), handoff))
+}
+
+/// A TLS connection: the handshake (bounded by [`HEADER_READ_TIMEOUT`]), then hyper's HTTP/2
+/// or HTTP/1.1 as ALPN chose, until it closes or the drain ends it. hyper writes every body
+/// here, streams included ([`Delivery::Frames`]): no socket to hand over.
+async fn serve_tls(
+    http: Arc<HttpState>,
+    tls: Tls,
+    shard: Rc<ShardState>,
+    stream: tokio::net::TcpStream,
+    stop: CancellationToken,
+) {
+    let Some((stream, protocol)) = tls.accept(stream, HEADER_READ_TIMEOUT, &stop).await else {
+        return;
+    };
+    let service = hyper::service::service_fn(move |request| {
+        let response = routes::route(request, &http, &shard, &Delivery::Frames);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let io = TokioIo::new(stream);
+    let result = match protocol {
+        Protocol::Http2 => {
+            let mut builder = http2::Builder::new(LocalExec);
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(MAX_HEAD_BYTES as u32)
+                .max_send_buf_size(H2_SEND_BUF_BYTES);
+            let connection = builder.serve_connection(io, service);
+            until_closed(connection, &stop, |c| c.graceful_shutdown()).await
+        }
+        Protocol::Http1 => {
+            let connection = http1_builder().serve_connection(io, service);
+            until_closed(connection, &stop, |c| c.graceful_shutdown()).await
+        }
+    };
+    if let Err(error) = result {
+        // Resets and broken pipes are clients leaving, not server faults.
+        tracing::debug!(%error, "connection ended");
+    }
+}
+
+/// Drives a hyper connection to its end; when `stop` fires first, begins its graceful shutdown
+/// (no new requests, HTTP/2 `GOAWAY`) and lets the open streams end after their queues.
+async fn until_closed<C>(
+    connection: C,
+    stop: &CancellationToken,
+    graceful_shutdown: impl FnOnce(Pin<&mut C>),
+) -> hyper::Result<()>
+where
+    C: Future<Output = hyper::Result<()>>,
+{
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => return result,
+        _ = stop.cancelled() => graceful_shutdown(connection.as_mut()),
+    }
+    connection.await
+}
+
+/// Runs hyper's HTTP/2 stream tasks on the shard's `LocalSet`: their bodies hold the shard's
+/// `Rc`, so they stay on its thread (and are not `Send`).
+#[derive(Debug, Clone, Copy)]
+struct LocalExec;
+
+impl<F> hyper::rt::Executor<F> for LocalExec
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::task::spawn_local(future);
+    }
 }
