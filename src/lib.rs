@@ -13,7 +13,8 @@
 //!   follows the ring and hands each event's shared bytes to its subscribers
 //!   ([`shard::subscriber`]: queues and conflation). A shard serves its connections through a
 //!   [`shard::Service`] it is given, and knows nothing of HTTP.
-//! - [`http`]: that service: hyper routes, request validation, the SSE writer (writev).
+//! - [`http`]: that service: hyper routes, request validation, the SSE writer (writev); TLS
+//!   with HTTP/2 or HTTP/1.1 by ALPN.
 //! - [`config`] (flags and file, assembled into each stage's settings), [`server`] (start-up,
 //!   wiring, and the shutdown order); beside the flow: [`metrics`], [`clock`].
 //!
