@@ -13,10 +13,11 @@
 //!   follows the ring and hands each event's shared bytes to its subscribers
 //!   ([`shard::subscriber`]: queues and conflation). A shard serves its connections through a
 //!   [`shard::Service`] it is given, and knows nothing of HTTP.
-//! - [`http`]: that service: hyper routes, request validation, the SSE writer (writev); at
-//!   subscribe time (never per tick) it asks [`auth`] whether the request's access token
-//!   allows the symbols it names: [`auth::Verifier`] checks the JWT against the configured
-//!   keys (reloaded on SIGHUP) and returns a [`auth::Grant`] (entitlements, tier, limits).
+//! - [`http`]: that service: hyper routes, request validation, the SSE writer (writev); TLS
+//!   with HTTP/2 or HTTP/1.1 by ALPN; at subscribe time (never per tick) it asks [`auth`]
+//!   whether the request's access token allows the symbols it names: [`auth::Verifier`]
+//!   checks the JWT against the configured keys (reloaded on SIGHUP) and returns a
+//!   [`auth::Grant`] (entitlements, tier, limits).
 //! - [`config`] (flags and file, assembled into each stage's settings), [`server`] (start-up,
 //!   wiring, and the shutdown order); beside the flow: [`metrics`], [`clock`].
 //!

@@ -7,6 +7,10 @@
 //!    ends it with a `retry:` hint and a clean end of body, and closes its connections;
 //! 4. whatever is still open when the timeout expires is cut.
 //!
+//! SIGHUP re-reads what can change under a running server (`reload_on_sighup`): the TLS
+//! certificate and key today. Each [`Reloadable`] keeps what it had when its new files are
+//! broken; open connections are never touched.
+//!
 //! Must never leave a thread or task running past `run`'s return.
 
 use std::io::Write as _;
@@ -15,13 +19,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::{AuthError, Verifier};
 use crate::cache::{LatestPrices, UniverseKind};
 use crate::config::{Config, FeedSource};
 use crate::feed::sequencer::Sequencer;
 use crate::feed::{synthetic, tcp};
+use crate::http::authorize::Gate;
+use crate::http::tls::TlsError;
 use crate::http::{self, Http};
 use crate::metrics::Metrics;
 use crate::ring::Ring;
@@ -38,6 +46,12 @@ pub enum ServerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    /// The JWT verification keys cannot be loaded.
+    #[error("--auth jwt: {0}")]
+    Auth(#[from] AuthError),
     /// A replay's files cannot be opened.
     #[error("replay: {0}")]
     Replay(#[from] crate::replay::source::ReplayError),
@@ -82,7 +96,35 @@ pub async fn run(
         draining: AtomicBool::new(false),
     });
     // The connection service of every shard: the shard knows nothing of HTTP.
-    let http = Http::new(config.http_settings(), synthetic, config.shards);
+    let verifier = match &config.auth {
+        Some(settings) => Some(Arc::new(Verifier::load(settings.clone())?)),
+        None => None,
+    };
+    let gate = match &verifier {
+        Some(verifier) => Gate::jwt(verifier.clone(), config.jwt_cookie.clone()),
+        None => Gate::open(),
+    };
+    let http = Http::new(config.http_settings(), gate, synthetic, config.shards)?;
+    // Installed before the ready line: from then on SIGHUP reloads instead of ending the
+    // process (its default action).
+    let hangups = signal(SignalKind::hangup()).map_err(|source| ServerError::Spawn {
+        what: "the SIGHUP handler",
+        source,
+    })?;
+    let mut reloadables = Vec::new();
+    if let Some(certificates) = http.certificates() {
+        reloadables.push(Reloadable {
+            what: "TLS certificate",
+            reload: Box::new(move || certificates.reload().map_err(Into::into)),
+        });
+    }
+    if let Some(verifier) = verifier {
+        reloadables.push(Reloadable {
+            what: "JWT verification keys",
+            reload: Box::new(move || verifier.reload().map_err(Into::into)),
+        });
+    }
+    let reloader = tokio::spawn(reload_on_sighup(hangups, reloadables));
 
     let http_stop = CancellationToken::new();
     let mut shards: Vec<ShardHandle<http::Connection>> = Vec::with_capacity(config.shards);
@@ -179,6 +221,17 @@ pub async fn run(
         let _ = stdout.flush();
     }
     tracing::info!(%http_addr, shards = config.shards, universe = ?kind, "tickcast serving");
+    match &config.auth {
+        None => tracing::warn!(
+            "--auth none: the stream is open to anyone who reaches {http_addr} (see SECURITY.md)"
+        ),
+        Some(auth) => {
+            tracing::info!(keys = %auth.keys.path().display(), "--auth jwt: every stream needs a token")
+        }
+    }
+    if config.http_settings().tls.is_none() {
+        tracing::info!("no --tls-cert: plain HTTP (terminate TLS in front, or give a certificate)");
+    }
 
     let senders: Vec<_> = shards.iter().map(|s| s.connections.clone()).collect();
     let acceptor = tokio::spawn(http::accept::accept(
@@ -190,6 +243,8 @@ pub async fn run(
     ));
 
     shutdown.await;
+    reloader.abort();
+    let _ = reloader.await;
     let deadline = tokio::time::Instant::now() + config.drain_timeout;
     tracing::info!(timeout = ?config.drain_timeout, "shutting down: draining");
     shared.draining.store(true, Ordering::Relaxed);
@@ -224,6 +279,33 @@ pub async fn run(
         Err(_) => tracing::warn!("drain timeout: cutting the remaining connections"),
     }
     Ok(())
+}
+
+/// Something SIGHUP re-reads: its files, while the server runs.
+pub struct Reloadable {
+    /// What it is, for the log.
+    pub what: &'static str,
+    /// Re-reads it; an error means it kept what it had.
+    pub reload: Box<dyn Fn() -> Result<(), Box<dyn std::error::Error + Send + Sync>> + Send + Sync>,
+}
+
+/// On every SIGHUP, reloads each of `reloadables` and logs the outcome; runs until aborted.
+async fn reload_on_sighup(mut hangups: Signal, reloadables: Vec<Reloadable>) {
+    while hangups.recv().await.is_some() {
+        if reloadables.is_empty() {
+            tracing::info!("SIGHUP received: nothing to reload");
+        }
+        for reloadable in &reloadables {
+            match (reloadable.reload)() {
+                Ok(()) => tracing::info!(what = reloadable.what, "SIGHUP received: reloaded"),
+                Err(error) => tracing::error!(
+                    what = reloadable.what,
+                    %error,
+                    "SIGHUP received: reload failed; still serving the previous one"
+                ),
+            }
+        }
+    }
 }
 
 /// Pending connections the kernel may queue before `accept`: a reconnect storm of thousands of

@@ -17,6 +17,7 @@ use crate::auth::{AuthSettings, KeySource, MintRequest, Tier};
 use crate::feed::synthetic::SyntheticConfig;
 use crate::feed::venue::Format;
 use crate::http::limits::LimitSettings;
+use crate::http::tls::TlsSettings;
 use crate::replay::ReplaySpec;
 use crate::replay::export::{ExportConfig, ExportFormat};
 use crate::replay::pace::Speed;
@@ -255,6 +256,23 @@ impl ServeArgs {
             self.jwt_leeway,
             self.jwt_cookie.is_some(),
         )?;
+        // The files are read when the server starts (and on SIGHUP), not here.
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSettings { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::TlsHalf {
+                    given: "--tls-cert",
+                    missing: "--tls-key",
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::TlsHalf {
+                    given: "--tls-key",
+                    missing: "--tls-cert",
+                });
+            }
+        };
         let seq_base = self.seq_base.unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -265,6 +283,7 @@ impl ServeArgs {
         }
         Ok(Config {
             listen: self.listen,
+            tls,
             feeds,
             synthetic,
             universe,

@@ -190,6 +190,17 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Serve TLS on the listen address with this certificate chain (PEM, the server's own
+    /// certificate first); needs `--tls-key`. Clients then speak HTTP/2 or HTTP/1.1 (ALPN),
+    /// and plain HTTP is refused. Both files are read again on SIGHUP: new connections get the
+    /// new certificate, open streams go on.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of `--tls-cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
     /// A tick source; repeat for several. `synthetic` (a built-in synthetic market) or
     /// `tcp-listen://HOST:PORT[?format=NAME]` (newline-delimited JSON from any number of feed
     /// clients; NAME: native (default), binance, coinbase, coinbase-advanced, kraken, bitstamp,

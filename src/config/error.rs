@@ -29,6 +29,14 @@ pub enum ConfigError {
     /// A numeric setting is out of range, or settings contradict each other.
     #[error("{0}")]
     OutOfRange(&'static str),
+    /// Only one of `--tls-cert` and `--tls-key` is set.
+    #[error("{given} needs {missing}: give both --tls-cert and --tls-key (or neither)")]
+    TlsHalf {
+        /// The one that is set.
+        given: &'static str,
+        /// The one that is missing.
+        missing: &'static str,
+    },
     /// The command line does not parse.
     #[error("{0}")]
     Usage(String),

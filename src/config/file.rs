@@ -6,6 +6,7 @@
 //! Must never override a flag the command line set.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::ArgMatches;
 
@@ -19,6 +20,11 @@ use super::values::parse_coalesce;
 pub struct FileConfig {
     /// HTTP listen address, e.g. `"0.0.0.0:8080"`.
     pub listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM), e.g. `"/etc/tickcast/cert.pem"`; with `tls_key`. A relative
+    /// path is taken from the working directory. Re-read on SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM). Re-read on SIGHUP.
+    pub tls_key: Option<PathBuf>,
     /// Tick sources, e.g. `["synthetic", "tcp-listen://127.0.0.1:9000"]`.
     pub feeds: Option<Vec<String>>,
     /// Symbols of the synthetic market.
@@ -154,6 +160,8 @@ impl ServeArgs {
             };
         }
         take!(listen);
+        take!(tls_cert, some);
+        take!(tls_key, some);
         take!(feeds);
         take!(synthetic_symbols);
         take!(synthetic_rate);

@@ -36,6 +36,7 @@ use crate::feed::synthetic::SyntheticConfig;
 use crate::feed::venue::Format;
 use crate::http::HttpSettings;
 use crate::http::limits::LimitSettings;
+use crate::http::tls::TlsSettings;
 use crate::replay::ReplaySpec;
 use crate::replay::export::ExportConfig;
 use crate::replay::record::RecordConfig;
@@ -108,6 +109,8 @@ where
 pub struct Config {
     /// HTTP listen address.
     pub listen: SocketAddr,
+    /// TLS certificate and key for the listener (`--tls-cert`, `--tls-key`); `None`: plain.
+    pub tls: Option<TlsSettings>,
     /// Tick sources.
     pub feeds: Vec<FeedSource>,
     /// Synthetic market settings (used when `feeds` has `Synthetic`).
@@ -173,6 +176,7 @@ impl Config {
             max_symbols_per_request: self.max_symbols_per_request,
             limits: self.limits.clone(),
             cors_origins: self.cors_origins.clone(),
+            tls: self.tls.clone(),
         }
     }
 }

@@ -340,3 +340,35 @@ fn refuses_bad_values() {
         Err(ConfigError::OutOfRange(_))
     ));
 }
+
+#[test]
+fn tls_needs_both_files_from_flags_or_the_file() {
+    assert_eq!(parse(&[]).unwrap().http_settings().tls, None);
+    let config = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+    let tls = config.http_settings().tls.unwrap();
+    assert_eq!(
+        (tls.cert.to_str(), tls.key.to_str()),
+        (Some("c.pem"), Some("k.pem"))
+    );
+    assert!(matches!(
+        parse(&["--tls-cert", "c.pem"]),
+        Err(ConfigError::TlsHalf {
+            missing: "--tls-key",
+            ..
+        })
+    ));
+    let half = parse(&["--tls-key", "k.pem"]).unwrap_err().to_string();
+    assert!(
+        half.contains("--tls-cert") && half.contains("both"),
+        "{half}"
+    );
+
+    // The file may give one and the command line the other.
+    let file: FileConfig = toml::from_str("tls_cert = \"/etc/c.pem\"").unwrap();
+    let mut cli = Cli::try_parse_from(["tickcast", "--tls-key", "k.pem"])
+        .unwrap()
+        .serve;
+    cli.merge(file, |field| field == "tls_key").unwrap();
+    let tls = cli.into_config().unwrap().tls.unwrap();
+    assert_eq!(tls.cert.to_str(), Some("/etc/c.pem"));
+}

@@ -1,14 +1,22 @@
-//! Response bodies: a whole JSON/text body, or the hand-off of an SSE stream.
+//! Response bodies: a whole JSON/text body, or an SSE stream (handed off, or as data frames).
 //!
 //! [`Batch`] is a `Buf` over a short list of shared `Bytes` (frames of many events) exposed
 //! through `chunks_vectored`, so a whole batch goes out with one `writev` and no frame is ever
 //! copied. hyper writes whole bodies with it; the SSE writer ([`super::sse`]) writes stream
 //! batches with it.
 //!
-//! A stream's body ([`StreamBody`]) yields no data: when hyper first polls it (the response head
-//! is queued), it puts its [`Handoff`] in the connection's slot, and the connection task takes the
-//! socket back from hyper once the head is flushed. The [`Subscription`] inside unsubscribes
-//! whenever it is dropped, whichever side holds it then.
+//! How a stream's body ([`StreamBody`]) is delivered is the connection's choice, not the
+//! route's: the connection task gives [`super::routes::route`] its [`Delivery`], which the route
+//! passes on untouched.
+//! - [`Delivery::Handoff`] (plain HTTP/1.x): the body yields no data. When hyper first polls it
+//!   (the response head is queued), it puts its [`Handoff`] in the connection's slot, and the
+//!   connection task takes the socket back from hyper once the head is flushed.
+//! - [`Delivery::Frames`] (TLS, HTTP/2): there is no socket to take back (rustls or an HTTP/2
+//!   stream sits between), so the body yields each batch the shard fills as one data frame of
+//!   shared `Bytes` for hyper to write (TLS encryption then copies, as it must).
+//!
+//! The [`Subscription`] inside unsubscribes whenever it is dropped, whichever side holds it then
+//! (the SSE writer, hyper after a client left or reset its HTTP/2 stream, a failed connection).
 //! Must never copy or re-encode frame bytes.
 
 use std::cell::RefCell;
@@ -16,12 +24,12 @@ use std::convert::Infallible;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
 
-use crate::shard::{Chunks, ShardState};
+use crate::shard::{Chunks, Fill, ShardState};
 
 /// Frames handed to hyper in one piece.
 #[derive(Debug, Default)]
@@ -91,8 +99,7 @@ impl Buf for Batch {
 pub enum ResponseBody {
     /// A complete body (JSON, text, HTML); `None` once sent.
     Full(Option<Bytes>),
-    /// An SSE stream: hyper writes the response head, then the connection is handed over to
-    /// [`super::sse`] (see [`Handoff`]); this body never yields data itself.
+    /// An SSE stream, delivered as its connection's [`Delivery`] says.
     Stream(StreamBody),
 }
 
@@ -109,25 +116,20 @@ impl Body for ResponseBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Batch>, Infallible>>> {
         match self.get_mut() {
             ResponseBody::Full(bytes) => {
                 Poll::Ready(bytes.take().map(|b| Ok(Frame::data(Batch::single(b)))))
             }
-            ResponseBody::Stream(stream) => {
-                stream.hand_over();
-                // No waker is kept: the connection's task checks the hand-off slot after every
-                // poll of hyper, so it does not need hyper to poll this body again.
-                Poll::Pending
-            }
+            ResponseBody::Stream(stream) => stream.poll_data(cx).map(|b| b.map(Ok)),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             ResponseBody::Full(bytes) => bytes.is_none(),
-            ResponseBody::Stream(_) => false,
+            ResponseBody::Stream(stream) => stream.is_end(),
         }
     }
 
@@ -136,7 +138,8 @@ impl Body for ResponseBody {
             ResponseBody::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             ResponseBody::Full(None) => SizeHint::with_exact(0),
             // Unknown length: hyper writes `Transfer-Encoding: chunked` (HTTP/1.1) or a body
-            // delimited by the end of the connection (HTTP/1.0), as [`Framing`] expects.
+            // delimited by the end of the connection (HTTP/1.0), as [`Framing`] expects; over
+            // HTTP/2 the stream's end is the body's.
             ResponseBody::Stream(_) => SizeHint::default(),
         }
     }
@@ -167,37 +170,80 @@ impl Drop for Subscription {
     }
 }
 
-/// What the SSE writer needs once hyper has written the response head.
+/// A stream's subscriber and framing: what the SSE writer needs once hyper has written the
+/// response head, or what a [`Delivery::Frames`] body drains.
 pub struct Handoff {
     /// The subscriber to drain.
     pub subscription: Subscription,
-    /// The body's framing.
+    /// The body's framing (on the SSE writer's raw socket; hyper frames a frames body itself).
     pub framing: Framing,
 }
 
 /// The connection's hand-off slot, shared between the stream body and the connection task.
 pub type HandoffSlot = Rc<RefCell<Option<Handoff>>>;
 
-/// The body of a `/v1/stream` response while hyper still owns the connection.
+/// How a connection delivers the bodies of its streams; chosen per connection by its task.
+#[derive(Clone)]
+pub enum Delivery {
+    /// Plain HTTP/1.x: hand the stream to the SSE writer through this slot.
+    Handoff(HandoffSlot),
+    /// TLS or HTTP/2: yield the stream's batches to hyper as data frames.
+    Frames,
+}
+
+/// The body of a `/v1/stream` response.
 pub struct StreamBody {
+    /// `None` once handed over, or once a frames body has ended.
     handoff: Option<Handoff>,
-    slot: HandoffSlot,
+    delivery: Delivery,
 }
 
 impl StreamBody {
-    /// A body that hands `handoff` to `slot` when hyper first asks it for data, that is once the
-    /// response head is queued for writing.
-    pub fn new(handoff: Handoff, slot: HandoffSlot) -> Self {
+    /// A stream body delivered as `delivery` says. With [`Delivery::Handoff`] it hands
+    /// `handoff` to the slot when hyper first asks it for data, that is once the response head
+    /// is queued for writing.
+    pub fn new(handoff: Handoff, delivery: Delivery) -> Self {
         Self {
             handoff: Some(handoff),
-            slot,
+            delivery,
         }
     }
 
-    fn hand_over(&mut self) {
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Batch>>> {
+        let Delivery::Handoff(slot) = &self.delivery else {
+            return self.poll_frames(cx);
+        };
         if let Some(handoff) = self.handoff.take() {
-            *self.slot.borrow_mut() = Some(handoff);
+            *slot.borrow_mut() = Some(handoff);
         }
+        // No waker is kept: the connection's task checks the hand-off slot after every poll of
+        // hyper, so it does not need hyper to poll this body again.
+        Poll::Pending
+    }
+
+    /// The next batch from the shard as one data frame; the end of the body when the shard
+    /// ends the stream (after its final `retry:`), which also unsubscribes.
+    fn poll_frames(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Batch>>> {
+        loop {
+            let Some(Handoff { subscription, .. }) = &self.handoff else {
+                return Poll::Ready(None);
+            };
+            match ready!(subscription.shard.fill(subscription.key, cx.waker())) {
+                Fill::Data(chunks) => {
+                    let batch = Batch::from_chunks(chunks);
+                    // An empty data frame would be written for nothing (or end an HTTP/1.1
+                    // chunked body early): ask again.
+                    if batch.has_remaining() {
+                        return Poll::Ready(Some(Frame::data(batch)));
+                    }
+                }
+                Fill::End => self.handoff = None,
+            }
+        }
+    }
+
+    fn is_end(&self) -> bool {
+        matches!(self.delivery, Delivery::Frames) && self.handoff.is_none()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The socket as hyper sees it: a `TcpStream` that records whether hyper's writes are flushed.
 //!
-//! Place in the flow: [`super::Http`] gives hyper a [`FlushTracked`] socket. hyper calls
+//! Place in the flow: [`super::Http`] gives hyper a [`FlushTracked`] socket on plain TCP (a TLS
+//! connection is never handed over, so it needs none). hyper calls
 //! `poll_flush` on its I/O only once its own write buffer is empty, so after a `poll_flush`
 //! and before the next write, every byte hyper produced is in the kernel. The connection task
 //! takes the socket back from hyper for an SSE stream only in that state, so no byte of an

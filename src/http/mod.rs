@@ -1,12 +1,15 @@
-//! The HTTP surface (hyper, HTTP/1.1): the connection service a shard runs, routes, request
-//! validation, SSE stream set-up.
+//! The HTTP surface (hyper; HTTP/1.1, and HTTP/2 over TLS): the connection service a shard
+//! runs, routes, request validation, SSE stream set-up, TLS.
 //!
 //! Place in the flow: `server` gives every shard an [`Http`], the shard's
 //! [`crate::shard::Service`]; the shard hands it each connection it adopts and serves it on its
 //! own thread. hyper reads the requests ([`routes`], inputs parsed by [`request`]);
-//! `/v1/stream` registers a subscriber on that shard, hyper writes the response head, then the
-//! connection leaves hyper for the SSE writer ([`sse`]), which drains the subscriber straight
-//! to the socket. The other routes read the lock-free cache and metrics and answer at once.
+//! `/v1/stream` registers a subscriber on that shard. On plain TCP, hyper writes the response
+//! head, then the connection leaves hyper for the SSE writer ([`sse`]), which drains the
+//! subscriber straight to the socket. With `--tls-cert` the listener speaks only TLS ([`tls`]:
+//! handshake on the shard thread, ALPN `h2` or `http/1.1`); there hyper keeps the connection
+//! and the stream's body yields the shard's batches as data frames ([`body::Delivery`]). The
+//! other routes read the lock-free cache and metrics and answer at once.
 //! Every request input (path, method, query, `Last-Event-ID`) is validated and a bad one gets
 //! a status and a JSON error `{"error":{"code","message"}}`; nothing a client sends can panic
 //! or stop the process.
@@ -16,6 +19,7 @@
 //! Must never block the shard thread, and never log a client hanging up as an error.
 
 pub mod accept;
+pub mod authorize;
 pub mod body;
 pub mod cors;
 pub mod io;
@@ -23,6 +27,7 @@ pub mod limits;
 pub mod request;
 pub mod routes;
 pub mod sse;
+pub mod tls;
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -33,18 +38,25 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 
-use crate::shard::{self, ShardState};
-use body::{Handoff, HandoffSlot};
+use crate::shard::{self, MAX_BATCH_BYTES, ShardState};
+use authorize::Gate;
+use body::{Delivery, Handoff, HandoffSlot};
 use cors::Cors;
 use limits::{Admission, LimitSettings, Limits, Refusal};
+use tls::{Protocol, Tls, TlsError, TlsSettings};
 
-/// hyper's read buffer, as a multiple of `--max-header-bytes`: a head a little over the limit
-/// still reaches [`routes`], which refuses it with a JSON 431; only a head over this is cut off
-/// by hyper itself (a bare 431).
+/// hyper's read buffer, as a multiple of `--max-header-bytes` (plus the request line's
+/// `--max-url-bytes`): a head a little over the limit still reaches [`routes`], which refuses it
+/// with a JSON 431; only a head over this is cut off by hyper itself (a bare 431).
 const HEAD_BUFFER_FACTOR: usize = 2;
+/// Bytes of one HTTP/2 stream hyper buffers beyond what the client's window lets out (its
+/// default is 400 KiB): a slow client's backlog stays in the subscriber's queue, where
+/// conflation can replace stale ticks, as `--notsent-lowat` does for the kernel's buffer.
+const H2_SEND_BUF_BYTES: usize = MAX_BATCH_BYTES;
 
 /// The HTTP surface's settings; `config` fills them from the flags.
 #[derive(Debug, Clone)]
@@ -55,6 +67,9 @@ pub struct HttpSettings {
     pub notsent_lowat: u32,
     /// Most symbols one stream or snapshot request may name.
     pub max_symbols_per_request: usize,
+    /// Serve TLS with this certificate and key (HTTP/2 or HTTP/1.1 by ALPN) instead of plain
+    /// HTTP/1.1.
+    pub tls: Option<TlsSettings>,
     /// Connection, rate and request limits.
     pub limits: LimitSettings,
     /// Origins allowed to read the API from a browser (`--cors-origin`).
@@ -76,12 +91,8 @@ pub struct HttpState {
     pub limits: Arc<Limits>,
     /// The CORS policy.
     pub cors: Cors,
-}
-
-/// The connection service every shard runs: HTTP/1.1 with the SSE hand-off.
-#[derive(Debug, Clone)]
-pub struct Http {
-    state: Arc<HttpState>,
+    /// Who may read what (`--auth`).
+    pub gate: Gate,
 }
 
 /// An accepted connection on its way to a shard, with the edge's decision about it.
@@ -93,12 +104,27 @@ pub struct Connection {
     pub admission: Admission,
 }
 
+/// The connection service every shard runs: plain HTTP/1.1 with the SSE hand-off, or TLS.
+#[derive(Debug, Clone)]
+pub struct Http {
+    state: Arc<HttpState>,
+    tls: Option<Tls>,
+}
+
 impl Http {
-    /// The service for `settings`; `synthetic` and `shards` are reported by `/healthz`.
-    pub fn new(settings: HttpSettings, synthetic: bool, shards: usize) -> Self {
+    /// The service for `settings` with `gate`'s authorization; `synthetic` and `shards` are
+    /// reported by `/healthz`. With TLS settings it reads the certificate and key now (a
+    /// start-up error names the file that is wrong).
+    pub fn new(
+        settings: HttpSettings,
+        gate: Gate,
+        synthetic: bool,
+        shards: usize,
+    ) -> Result<Self, TlsError> {
+        let tls = settings.tls.clone().map(Tls::new).transpose()?;
         let limits = Limits::new(settings.limits.clone());
         let cors = Cors::new(&settings.cors_origins);
-        Self {
+        Ok(Self {
             state: Arc::new(HttpState {
                 settings,
                 synthetic,
@@ -106,13 +132,20 @@ impl Http {
                 started: Instant::now(),
                 limits,
                 cors,
+                gate,
             }),
-        }
+            tls,
+        })
     }
 
     /// The edge's limits (the acceptor admits through them).
     pub fn limits(&self) -> &Arc<Limits> {
         &self.state.limits
+    }
+
+    /// The served certificates (to reload them on SIGHUP), when TLS is on.
+    pub fn certificates(&self) -> Option<Arc<tls::Certificates>> {
+        self.tls.as_ref().map(|tls| tls.certificates().clone())
     }
 }
 
@@ -125,7 +158,13 @@ impl shard::Service for Http {
         connection: Connection,
         stop: CancellationToken,
     ) -> impl Future<Output = ()> + 'static {
-        serve(self.state.clone(), shard, connection, stop)
+        serve(
+            self.state.clone(),
+            self.tls.clone(),
+            shard,
+            connection,
+            stop,
+        )
     }
 }
 
@@ -148,13 +187,15 @@ fn prepare(
 
 /// Serves one connection until it closes or the drain ends it.
 ///
-/// hyper reads requests and writes every response head and every complete body. A
+/// Plain TCP: hyper reads requests and writes every response head and every complete body. A
 /// `/v1/stream` response hands the socket over once its head is flushed ([`body::Handoff`]);
 /// from then on [`sse::write_stream`] writes the body and hyper's connection state, buffers
 /// included, is gone. The hyper phase is boxed, so the task of a long-lived stream keeps only
-/// the writer's small state.
+/// the writer's small state. TLS: [`serve_tls`], boxed too, so a plain connection's task does
+/// not carry the size of the TLS one.
 async fn serve(
     http: Arc<HttpState>,
+    tls: Option<Tls>,
     shard: Rc<ShardState>,
     connection: Connection,
     stop: CancellationToken,
@@ -177,7 +218,13 @@ async fn serve(
     let idle = http.settings.limits.idle_timeout;
     if tokio::time::timeout(idle, stream.readable()).await.is_err() {
         http.limits.count(Refusal::Idle);
-        answer_and_close(stream, Refusal::Idle).await;
+        if tls.is_none() {
+            answer_and_close(stream, Refusal::Idle).await;
+        }
+        return;
+    }
+    if let Some(tls) = tls {
+        Box::pin(serve_tls(http, tls, shard, stream, stop, refusal)).await;
         return;
     }
     if let Some((socket, handoff)) = Box::pin(serve_http(http, shard, stream, stop, refusal)).await
@@ -205,6 +252,38 @@ async fn answer_and_close(mut stream: tokio::net::TcpStream, refusal: Refusal) {
     let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
 }
 
+/// hyper's HTTP/1.1 settings, for plain and TLS connections alike.
+fn http1_builder(limits: &LimitSettings) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(head_buffer(limits))
+        .max_headers(limits.max_headers * HEAD_BUFFER_FACTOR)
+        .writev(true);
+    builder
+}
+
+/// The request head hyper buffers (HTTP/2: the largest header list).
+fn head_buffer(limits: &LimitSettings) -> usize {
+    (limits.max_url_bytes + limits.max_header_bytes * HEAD_BUFFER_FACTOR).max(8192)
+}
+
+/// The answer to each request of a connection: its refusal, or its route.
+fn respond(
+    request: hyper::Request<hyper::body::Incoming>,
+    http: &HttpState,
+    shard: &Rc<ShardState>,
+    delivery: &Delivery,
+    refusal: Option<Refusal>,
+) -> hyper::Response<body::ResponseBody> {
+    match refusal {
+        // A refused connection gets its answer to whatever it asks, then is closed.
+        Some(refusal) => routes::refusal_response(refusal, true),
+        None => routes::route(request, http, shard, delivery),
+    }
+}
+
 /// hyper's part of a connection: until it closes, or until a stream's head is flushed, when the
 /// socket and the stream's hand-off are returned.
 async fn serve_http(
@@ -217,26 +296,15 @@ async fn serve_http(
     let slot: HandoffSlot = Rc::default();
     let flushed = Rc::new(Cell::new(true));
     let service = {
-        let slot = slot.clone();
+        let delivery = Delivery::Handoff(slot.clone());
         let http = http.clone();
         hyper::service::service_fn(move |request| {
-            let response = match refusal {
-                // A refused connection gets its answer to whatever it asks, then is closed.
-                Some(refusal) => routes::refusal_response(refusal, true),
-                None => routes::route(request, &http, &shard, &slot),
-            };
+            let response = respond(request, &http, &shard, &delivery, refusal);
             async move { Ok::<_, Infallible>(response) }
         })
     };
-    let limits = &http.settings.limits;
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size((limits.max_header_bytes * HEAD_BUFFER_FACTOR).max(8192))
-        .max_headers(limits.max_headers * HEAD_BUFFER_FACTOR)
-        .writev(true);
     let io = TokioIo::new(io::FlushTracked::new(stream, flushed.clone()));
+    let builder = http1_builder(&http.settings.limits);
     let mut connection = Some(builder.serve_connection(io, service));
     let mut stopped = std::pin::pin!(stop.cancelled());
     let mut draining = false;
@@ -278,4 +346,79 @@ async fn serve_http(
     // Bytes the client sent after the stream's request (a pipelined request, a GET body) are
     // dropped: the stream never ends on its own, so nothing after it would be answered anyway.
     Some((parts.io.into_inner().into_inner(), handoff))
+}
+
+/// A TLS connection: the handshake (bounded by `--header-read-timeout`), then hyper's HTTP/2
+/// or HTTP/1.1 as ALPN chose, until it closes or the drain ends it. hyper writes every body
+/// here, streams included ([`Delivery::Frames`]): no socket to hand over.
+async fn serve_tls(
+    http: Arc<HttpState>,
+    tls: Tls,
+    shard: Rc<ShardState>,
+    stream: tokio::net::TcpStream,
+    stop: CancellationToken,
+    refusal: Option<Refusal>,
+) {
+    let limits = http.settings.limits.clone();
+    let handshake = limits.header_read_timeout;
+    let Some((stream, protocol)) = tls.accept(stream, handshake, &stop).await else {
+        return;
+    };
+    let service = hyper::service::service_fn(move |request| {
+        let response = respond(request, &http, &shard, &Delivery::Frames, refusal);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let io = TokioIo::new(stream);
+    let result = match protocol {
+        Protocol::Http2 => {
+            let mut builder = http2::Builder::new(LocalExec);
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(head_buffer(&limits) as u32)
+                .max_send_buf_size(H2_SEND_BUF_BYTES);
+            let connection = builder.serve_connection(io, service);
+            until_closed(connection, &stop, |c| c.graceful_shutdown()).await
+        }
+        Protocol::Http1 => {
+            let connection = http1_builder(&limits).serve_connection(io, service);
+            until_closed(connection, &stop, |c| c.graceful_shutdown()).await
+        }
+    };
+    if let Err(error) = result {
+        // Resets and broken pipes are clients leaving, not server faults.
+        tracing::debug!(%error, "connection ended");
+    }
+}
+
+/// Drives a hyper connection to its end; when `stop` fires first, begins its graceful shutdown
+/// (no new requests, HTTP/2 `GOAWAY`) and lets the open streams end after their queues.
+async fn until_closed<C>(
+    connection: C,
+    stop: &CancellationToken,
+    graceful_shutdown: impl FnOnce(Pin<&mut C>),
+) -> hyper::Result<()>
+where
+    C: Future<Output = hyper::Result<()>>,
+{
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => return result,
+        _ = stop.cancelled() => graceful_shutdown(connection.as_mut()),
+    }
+    connection.await
+}
+
+/// Runs hyper's HTTP/2 stream tasks on the shard's `LocalSet`: their bodies hold the shard's
+/// `Rc`, so they stay on its thread (and are not `Send`).
+#[derive(Debug, Clone, Copy)]
+struct LocalExec;
+
+impl<F> hyper::rt::Executor<F> for LocalExec
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::task::spawn_local(future);
+    }
 }

@@ -2,8 +2,10 @@
 //!
 //! Place in the flow: hyper calls [`route`] for every request of a connection, on the shard
 //! thread that adopted it. `/v1/stream` registers a subscriber on that shard and answers with a
-//! body that hands the socket to the SSE writer ([`super::body`], [`super::sse`]); the other
-//! routes read the lock-free cache, the ring's head and the metrics and answer at once.
+//! stream body delivered as the connection's [`Delivery`] says (handed to the SSE writer, or as
+//! data frames through hyper: [`super::body`], [`super::sse`]); it passes that choice on without
+//! looking at it. The other routes read the lock-free cache, the ring's head and the metrics and
+//! answer at once.
 //! Every error is a status and a JSON body `{"error":{"code","message"}}`.
 //! Must never block the shard thread.
 
@@ -17,7 +19,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::HttpState;
-use super::body::{Framing, Handoff, HandoffSlot, ResponseBody, StreamBody, Subscription};
+use super::body::{Delivery, Framing, Handoff, ResponseBody, StreamBody, Subscription};
 use super::cors::Allowed;
 use super::limits::Refusal;
 use super::request::{Selection, parse_last_event_id, parse_selection, query_param};
@@ -101,7 +103,7 @@ pub fn route(
     request: Request<Incoming>,
     http: &HttpState,
     shard: &Rc<ShardState>,
-    slot: &HandoffSlot,
+    delivery: &Delivery,
 ) -> Response<ResponseBody> {
     let limits = http.limits.settings();
     let refused = if request.headers().len() > limits.max_headers
@@ -125,7 +127,7 @@ pub fn route(
     let mut response = if request.method() == Method::OPTIONS && !http.cors.is_off() {
         preflight(&request, http, &cors)
     } else {
-        answer(request, http, shard, slot)
+        answer(request, http, shard, delivery)
     };
     if let Allowed::Yes(headers) = cors {
         response.headers_mut().extend(headers);
@@ -167,7 +169,7 @@ fn answer(
     request: Request<Incoming>,
     http: &HttpState,
     shard: &Rc<ShardState>,
-    slot: &HandoffSlot,
+    delivery: &Delivery,
 ) -> Response<ResponseBody> {
     let path = request.uri().path();
     let allowed = match path {
@@ -203,7 +205,7 @@ fn answer(
         .into_response();
     }
     let result = match path {
-        "/v1/stream" => stream(&request, query, http, shard, slot),
+        "/v1/stream" => stream(&request, query, http, shard, delivery),
         "/v1/snapshot" => snapshot(query, http, shard),
         "/v1/symbols" => Ok(symbols(http, shard)),
         "/healthz" => Ok(health(http, shard)),
@@ -234,7 +236,7 @@ fn stream(
     query: &str,
     http: &HttpState,
     shard: &Rc<ShardState>,
-    slot: &HandoffSlot,
+    delivery: &Delivery,
 ) -> Result<Response<ResponseBody>, ApiError> {
     if shard.is_draining() {
         return Err(ApiError {
@@ -285,7 +287,7 @@ fn stream(
             Framing::Chunked
         },
     };
-    let body = StreamBody::new(handoff, slot.clone());
+    let body = StreamBody::new(handoff, delivery.clone());
     let mut response = Response::new(ResponseBody::Stream(body));
     let headers = response.headers_mut();
     headers.insert(

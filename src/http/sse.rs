@@ -1,8 +1,9 @@
 //! The SSE writer: serves a stream's body on the raw socket once hyper has written its head.
 //!
-//! Place in the flow: [`super::Http`] lets hyper read the request and write the response head,
-//! then takes the socket back ([`super::body::Handoff`]) and runs [`write_stream`] on the same
-//! task. hyper's per-connection buffers (8 KiB to read, 8 KiB for response heads) are freed at
+//! Place in the flow: on a plain TCP connection, [`super::Http`] lets hyper read the request and
+//! write the response head, then takes the socket back ([`super::body::Handoff`]) and runs
+//! [`write_stream`] on the same task. (Over TLS and HTTP/2 hyper writes the body itself:
+//! [`super::body::Delivery::Frames`].) hyper's per-connection buffers (8 KiB to read, 8 KiB for response heads) are freed at
 //! that point: an open stream costs its socket, this small state and its subscriber, nothing
 //! more.
 //!

@@ -21,4 +21,5 @@ mod replay;
 mod requests;
 mod resume;
 mod stream;
+mod tls;
 mod universe;

@@ -1,4 +1,4 @@
-//! A minimal HTTP/1.1 client over a tokio `TcpStream`.
+//! A minimal HTTP/1.1 client over a tokio `TcpStream`, or over TLS ([`Transport`]).
 //!
 //! Enough to send one request and read the status line, the headers and a body framed by
 //! `Content-Length`, by the chunked transfer coding, or by the end of the connection. It is
@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
+
+use super::tls::Trust;
 
 /// How long one plain request may take, from connect to the last body byte.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -141,26 +143,69 @@ impl Response {
     }
 }
 
+/// How a client reaches the server.
+#[derive(Clone, Default)]
+pub enum Transport {
+    /// Plain TCP.
+    #[default]
+    Plain,
+    /// TLS (ALPN `http/1.1`) to a server whose certificate is one of these.
+    Tls(Trust),
+}
+
+impl Transport {
+    /// Connects to `addr` (and completes the TLS handshake, if any).
+    pub async fn connect(&self, addr: SocketAddr, deadline: Instant) -> Result<Conn, ReadError> {
+        let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+            Ok(stream) => stream?,
+            Err(_) => return Err(ReadError::Timeout),
+        };
+        match self {
+            Transport::Plain => Ok(Conn::new(stream)),
+            Transport::Tls(trust) => {
+                let handshake = trust.handshake(stream, &[b"http/1.1"]);
+                match timeout_at(deadline, handshake).await {
+                    Ok(stream) => Ok(Conn::over(Box::new(stream?), addr)),
+                    Err(_) => Err(ReadError::Timeout),
+                }
+            }
+        }
+    }
+}
+
+/// What a [`Conn`] reads and writes: a socket or a TLS stream over one.
+pub trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientIo for T {}
+
 /// A client connection with its read buffer.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Box<dyn ClientIo>,
+    /// The server's address (the `Host` header).
+    peer: SocketAddr,
     /// Bytes read from the socket and not consumed yet.
     pub buf: BytesMut,
 }
 
 impl Conn {
-    /// Connects to `addr`.
+    /// Connects to `addr` over plain TCP.
     pub async fn connect(addr: SocketAddr, deadline: Instant) -> Result<Conn, ReadError> {
-        match timeout_at(deadline, TcpStream::connect(addr)).await {
-            Ok(stream) => Ok(Conn::new(stream?)),
-            Err(_) => Err(ReadError::Timeout),
-        }
+        Transport::Plain.connect(addr, deadline).await
     }
 
     /// Wraps an already connected stream.
     pub fn new(stream: TcpStream) -> Conn {
+        let peer = stream
+            .peer_addr()
+            .unwrap_or_else(|err| panic!("a connected socket has a peer: {err}"));
+        Conn::over(Box::new(stream), peer)
+    }
+
+    /// Wraps a connected stream of any kind to `peer`.
+    pub fn over(stream: Box<dyn ClientIo>, peer: SocketAddr) -> Conn {
         Conn {
             stream,
+            peer,
             buf: BytesMut::with_capacity(16 * 1024),
         }
     }
@@ -173,7 +218,7 @@ impl Conn {
         headers: &[(&str, &str)],
         deadline: Instant,
     ) -> Result<(), ReadError> {
-        let host = self.stream.peer_addr()?;
+        let host = self.peer;
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
@@ -287,8 +332,20 @@ pub async fn request(
     headers: &[(&str, &str)],
     limit: Duration,
 ) -> Result<Response, ReadError> {
+    request_via(&Transport::Plain, addr, method, path, headers, limit).await
+}
+
+/// [`request`] over `transport`.
+pub async fn request_via(
+    transport: &Transport,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    limit: Duration,
+) -> Result<Response, ReadError> {
     let deadline = Instant::now() + limit;
-    let mut conn = Conn::connect(addr, deadline).await?;
+    let mut conn = transport.connect(addr, deadline).await?;
     let mut all_headers = headers.to_vec();
     all_headers.push(("Connection", "close"));
     // A server may answer (and stop reading) before a huge request is fully written; the answer

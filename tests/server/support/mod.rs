@@ -10,8 +10,10 @@
 //!   with a time limit. All three stand on one child-process type (`process`): ready line,
 //!   captured stderr, killed on drop.
 //! - [`Feed`] writes native JSON lines to a `tcp-listen://` feed, one per write or in a burst.
-//! - [`http`] is a minimal HTTP/1.1 client (no extra crates), [`SseStream`] decodes a chunked
-//!   `text/event-stream` body incrementally and parses it per the WHATWG rules.
+//! - [`http`] is a minimal HTTP/1.1 client (no extra crates; plain or over TLS), [`SseStream`]
+//!   decodes a chunked `text/event-stream` body incrementally (or an HTTP/2 stream's data
+//!   frames) and parses it per the WHATWG rules.
+//! - [`tls`] makes test certificates (rcgen) and holds the TLS and HTTP/2 (hyper) clients.
 //! - [`Metrics`] parses a `/metrics` scrape and sums samples by name and labels.
 //!
 //! Waiting is always bounded: [`eventually`] polls a condition until a deadline, and every test
@@ -24,6 +26,7 @@ mod process;
 mod record;
 mod server;
 mod sse;
+pub mod tls;
 
 use std::future::Future;
 use std::time::Duration;
@@ -35,6 +38,7 @@ pub use process::run;
 pub use record::Recorder;
 pub use server::{Server, head_seq, snapshot_tick};
 pub use sse::{End, Event, Item, SseStream, raw_number};
+pub use tls::{Http2Client, TestCert};
 
 /// Upper bound for one whole test; the suite must never hang on a broken server.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(45);

@@ -2,7 +2,8 @@
 //!
 //! [`Server::start`] and its shorthands spawn the binary with `--listen 127.0.0.1:0` (through
 //! [`Process`]), learn the HTTP and feed addresses from its ready line, and from then on every
-//! call is a real request on a real socket: streams, feeds, `/metrics` scrapes, snapshots. Every
+//! call is a real request on a real socket: streams, feeds, `/metrics` scrapes, snapshots. A
+//! server started with [`Server::start_tls`] gets the same calls over TLS (HTTP/1.1). Every
 //! wait here is bounded ([`SETTLE_TIMEOUT`], [`EVENT_TIMEOUT`]) and names what it waited for.
 
 use std::fmt::Display;
@@ -14,8 +15,9 @@ use serde_json::Value;
 use tokio::net::TcpSocket;
 use tokio::time::Instant;
 
-use super::http::{self, Conn, ReadError};
+use super::http::{self, Conn, ReadError, Transport};
 use super::process::{self, Process};
+use super::tls::TestCert;
 use super::{EVENT_TIMEOUT, Feed, Metrics, Response, SETTLE_TIMEOUT, SseStream, eventually};
 
 /// The flag that gives a server one TCP feed listener on a free port.
@@ -31,6 +33,8 @@ pub struct Server {
     pub http: SocketAddr,
     /// The bound `tcp-listen://` feed addresses from the ready line.
     pub feeds: Vec<SocketAddr>,
+    /// How the harness's requests reach it (TLS when started with [`Server::start_tls`]).
+    transport: Transport,
 }
 
 impl Server {
@@ -57,7 +61,19 @@ impl Server {
             process,
             http,
             feeds,
+            transport: Transport::Plain,
         }
+    }
+
+    /// Like [`Server::start`], serving TLS with `cert`'s files; the harness's requests and
+    /// streams then go over TLS (HTTP/1.1), trusting `cert`.
+    pub async fn start_tls(args: &[&str], cert: &TestCert) -> Server {
+        let flags = cert.flags();
+        let mut words: Vec<&str> = args.to_vec();
+        words.extend(flags.iter().map(String::as_str));
+        let mut server = Server::start(&words).await;
+        server.transport = Transport::Tls(cert.trust());
+        server
     }
 
     /// A server whose only source is one TCP feed, with otherwise default flags.
@@ -123,7 +139,15 @@ impl Server {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<Response, ReadError> {
-        http::request(self.http, method, path, headers, http::REQUEST_TIMEOUT).await
+        http::request_via(
+            &self.transport,
+            self.http,
+            method,
+            path,
+            headers,
+            http::REQUEST_TIMEOUT,
+        )
+        .await
     }
 
     /// `GET path`.
@@ -145,7 +169,8 @@ impl Server {
 
     /// A bare client connection to the HTTP listener, for requests written by hand.
     pub async fn connect(&self, deadline: Instant) -> Conn {
-        Conn::connect(self.http, deadline)
+        self.transport
+            .connect(self.http, deadline)
             .await
             .unwrap_or_else(|err| panic!("connect to {}: {err}", self.http))
     }
@@ -171,7 +196,7 @@ impl Server {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<SseStream, Response> {
-        SseStream::open(self.http, path, headers).await
+        SseStream::open(&self.transport, self.http, path, headers).await
     }
 
     /// Opens an SSE stream (that must answer 200) on a socket whose receive buffer is set to
@@ -298,6 +323,11 @@ impl Server {
     /// Sends SIGTERM to this child (and only to it, by its pid).
     pub fn terminate(&self) {
         self.process.terminate();
+    }
+
+    /// Sends SIGHUP to this child (and only to it, by its pid): reload.
+    pub fn hangup(&self) {
+        self.process.signal("HUP");
     }
 
     /// Waits for the child to exit, at most `limit`.

@@ -3,18 +3,21 @@
 //! (fields `id`/`event`/`data`/`retry`, comments, dispatch on a blank line, multi-line data,
 //! CR/LF/CRLF line ends, an incomplete event at the end of the stream discarded).
 //!
-//! The parser is sans-IO ([`SseParser`]); [`SseStream`] feeds it from the socket and keeps what a
-//! test wants to look at besides events: `retry` values, comments, and the first bytes of the body.
+//! The parser is sans-IO ([`SseParser`]); [`SseStream`] feeds it from the socket (or from an
+//! HTTP/2 response body, [`SseStream::from_http2`]) and keeps what a test wants to look at
+//! besides events: `retry` values, comments, and the first bytes of the body.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use serde_json::Value;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout_at};
 
-use super::http::{ChunkedDecoder, Conn, Framing, Head, ReadError, Response};
+use super::http::{ChunkedDecoder, Conn, Framing, Head, ReadError, Response, Transport};
 
 /// How much of the body [`SseStream::body_prefix`] keeps.
 const BODY_PREFIX: usize = 64 * 1024;
@@ -282,11 +285,14 @@ enum Body {
     Chunked(ChunkedDecoder),
     Length(usize),
     UntilClose,
+    /// An HTTP/2 stream's data frames (its connection is the client's, not this stream's).
+    Http2(Incoming),
 }
 
 /// An open event stream.
 pub struct SseStream {
-    conn: Conn,
+    /// The HTTP/1.x connection; `None` for an HTTP/2 stream.
+    conn: Option<Conn>,
     /// Status and headers of the response.
     pub head: Head,
     body: Body,
@@ -301,17 +307,20 @@ pub struct SseStream {
 }
 
 impl SseStream {
-    /// Connects and sends `GET path`; a non-200 answer is read completely and returned as `Err`.
+    /// Connects over `transport` (plain TCP or TLS) and sends `GET path`; a non-200 answer is
+    /// read completely and returned as `Err`.
     pub async fn open(
+        transport: &Transport,
         addr: SocketAddr,
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<SseStream, Response> {
-        let stream = tokio::time::timeout(super::EVENT_TIMEOUT, TcpStream::connect(addr))
+        let deadline = Instant::now() + super::EVENT_TIMEOUT;
+        let conn = transport
+            .connect(addr, deadline)
             .await
-            .unwrap_or_else(|_| panic!("connect to {addr} timed out"))
             .unwrap_or_else(|err| panic!("connect to {addr}: {err}"));
-        SseStream::open_on(stream, path, headers).await
+        SseStream::open_conn(conn, path, headers).await
     }
 
     /// Like [`SseStream::open`] on an already connected socket (e.g. one with a small receive
@@ -321,8 +330,16 @@ impl SseStream {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<SseStream, Response> {
+        SseStream::open_conn(Conn::new(stream), path, headers).await
+    }
+
+    /// Like [`SseStream::open`] on an open connection.
+    async fn open_conn(
+        mut conn: Conn,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<SseStream, Response> {
         let deadline = Instant::now() + super::EVENT_TIMEOUT;
-        let mut conn = Conn::new(stream);
         let mut all_headers = vec![("Accept", "text/event-stream")];
         all_headers.extend_from_slice(headers);
         let opened = async {
@@ -353,7 +370,39 @@ impl SseStream {
             Framing::Empty => Body::Length(0),
             Framing::UntilClose => Body::UntilClose,
         };
-        Ok(SseStream {
+        Ok(SseStream::new(Some(conn), head, body))
+    }
+
+    /// The stream of an HTTP/2 `response`; a non-200 answer is read completely and returned as
+    /// `Err`.
+    pub async fn from_http2(response: hyper::Response<Incoming>) -> Result<SseStream, Response> {
+        let (parts, body) = response.into_parts();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect();
+        let head = Head {
+            status: parts.status.as_u16(),
+            headers,
+        };
+        if head.status != 200 {
+            let body = timeout_at(Instant::now() + super::EVENT_TIMEOUT, body.collect())
+                .await
+                .unwrap_or_else(|_| panic!("{} body timed out", head.status))
+                .unwrap_or_else(|err| panic!("{} body: {err}", head.status))
+                .to_bytes()
+                .to_vec();
+            return Err(Response { head, body });
+        }
+        Ok(SseStream::new(None, head, Body::Http2(body)))
+    }
+
+    fn new(conn: Option<Conn>, head: Head, body: Body) -> SseStream {
+        SseStream {
             conn,
             head,
             body,
@@ -362,7 +411,13 @@ impl SseStream {
             retries: Vec::new(),
             comments: Vec::new(),
             body_prefix: Vec::new(),
-        })
+        }
+    }
+
+    fn conn(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("an HTTP/1.x stream (HTTP/2 streams share their client's connection)")
     }
 
     /// The next item (event, comment or retry), waiting at most `limit`.
@@ -382,24 +437,45 @@ impl SseStream {
             }
             let mut bytes = Vec::new();
             let finished = match &mut self.body {
+                Body::Http2(body) => match timeout_at(deadline, body.frame()).await {
+                    Err(_) => return Err(End::Timeout),
+                    Ok(None) => true,
+                    Ok(Some(Err(err))) => {
+                        self.end(End::Error(err.to_string()));
+                        continue;
+                    }
+                    Ok(Some(Ok(frame))) => {
+                        if let Ok(data) = frame.into_data() {
+                            bytes.extend_from_slice(&data);
+                        }
+                        false
+                    }
+                },
                 Body::Chunked(decoder) => {
-                    if let Err(err) = decoder.decode(&mut self.conn.buf, &mut bytes) {
+                    let buf = &mut self.conn.as_mut().expect("HTTP/1.x").buf;
+                    if let Err(err) = decoder.decode(buf, &mut bytes) {
                         self.end(End::Error(err.to_string()));
                         continue;
                     }
                     decoder.is_done()
                 }
                 Body::Length(left) => {
-                    let take = (*left).min(self.conn.buf.len());
-                    bytes.extend_from_slice(&self.conn.buf.split_to(take));
+                    let buf = &mut self.conn.as_mut().expect("HTTP/1.x").buf;
+                    let take = (*left).min(buf.len());
+                    bytes.extend_from_slice(&buf.split_to(take));
                     *left -= take;
                     *left == 0
                 }
                 Body::UntilClose => {
-                    bytes.extend_from_slice(&self.conn.buf.split());
+                    let buf = &mut self.conn.as_mut().expect("HTTP/1.x").buf;
+                    bytes.extend_from_slice(&buf.split());
                     false
                 }
             };
+            if matches!(self.body, Body::Http2(_)) && !finished && bytes.is_empty() {
+                // A frame of no data (trailers): read on.
+                continue;
+            }
             if !bytes.is_empty() {
                 let room = BODY_PREFIX.saturating_sub(self.body_prefix.len());
                 self.body_prefix
@@ -411,7 +487,7 @@ impl SseStream {
                 self.end(End::Finished);
                 continue;
             }
-            match self.conn.fill(deadline).await {
+            match self.conn().fill(deadline).await {
                 Ok(0) if matches!(self.body, Body::UntilClose) => self.end(End::Finished),
                 Ok(0) => self.end(End::Eof),
                 Ok(_) => {}
@@ -424,7 +500,7 @@ impl SseStream {
     /// Writes raw bytes on the stream's connection (what a client may send after its request).
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         let deadline = Instant::now() + super::EVENT_TIMEOUT;
-        self.conn
+        self.conn()
             .send_raw(bytes, deadline)
             .await
             .unwrap_or_else(|err| panic!("write on the stream's connection: {err}"));
@@ -499,6 +575,28 @@ impl SseStream {
         }
     }
 
+    /// Reads the rest of a stream the server drains, each item within `limit`: the body must
+    /// end cleanly, with a `retry:` hint as the last thing before its end (comments aside).
+    /// Fails the test (naming the caller) otherwise; returns the items.
+    #[track_caller]
+    pub fn drained(&mut self, limit: Duration) -> impl Future<Output = Vec<Item>> + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            let (tail, end) = self.rest(limit).await;
+            assert_eq!(
+                end,
+                End::Finished,
+                "{caller}: the body must end; items {tail:?}"
+            );
+            let last = tail.iter().rev().find(|i| !matches!(i, Item::Comment(_)));
+            assert!(
+                matches!(last, Some(Item::Retry(_))),
+                "{caller}: the body ends with a retry hint; items {tail:?}"
+            );
+            tail
+        }
+    }
+
     /// After [`End::Finished`]: waits for the server to close the connection (EOF, no further
     /// bytes, no reset).
     pub async fn wait_closed(&mut self, limit: Duration) -> Result<(), String> {
@@ -506,14 +604,15 @@ impl SseStream {
             return Err(format!("body has not finished: {:?}", self.ended));
         }
         let deadline = Instant::now() + limit;
+        let conn = self.conn();
         loop {
-            if !self.conn.buf.is_empty() {
+            if !conn.buf.is_empty() {
                 return Err(format!(
                     "bytes after the end of the body: {:?}",
-                    String::from_utf8_lossy(&self.conn.buf)
+                    String::from_utf8_lossy(&conn.buf)
                 ));
             }
-            match self.conn.fill(deadline).await {
+            match conn.fill(deadline).await {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}
                 Err(err) => return Err(format!("connection not closed cleanly: {err}")),
