@@ -290,7 +290,10 @@ async fn plain_http_on_the_tls_port_fails_cleanly() {
 async fn a_client_that_never_handshakes_is_dropped_after_the_timeout() {
     within(TEST_TIMEOUT, async {
         let cert = TestCert::new("silent");
-        let server = Server::start_tls(&FEED, &cert).await;
+        // Silence before the first byte is the idle timeout's; set it to the handshake bound.
+        let mut args = FEED.to_vec();
+        args.extend(["--idle-timeout", "10s"]);
+        let server = Server::start_tls(&args, &cert).await;
         let started = Instant::now();
         let deadline = started + HANDSHAKE_TIMEOUT + Duration::from_secs(5);
         let mut conn = Conn::connect(server.http, deadline).await.expect("connect");
