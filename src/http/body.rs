@@ -29,6 +29,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
 
+use super::limits::StreamPermit;
 use crate::shard::{Chunks, Fill, ShardState};
 
 /// Frames handed to hyper in one piece.
@@ -162,6 +163,8 @@ pub struct Subscription {
     pub shard: Rc<ShardState>,
     /// The subscriber's key on that shard.
     pub key: usize,
+    /// The stream's place under its token subject's limit (given back with the stream).
+    pub permit: Option<StreamPermit>,
 }
 
 impl Drop for Subscription {

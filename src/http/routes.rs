@@ -23,10 +23,13 @@ use super::body::{Delivery, Framing, Handoff, ResponseBody, StreamBody, Subscrip
 use super::cors::Allowed;
 use super::limits::Refusal;
 use super::request::{Selection, parse_last_event_id, parse_selection, query_param};
+use crate::auth::Grant;
 use crate::cache::{Universe, UniverseKind};
+use crate::shard::delayed;
+use crate::shard::subscriber::Admit;
 use crate::shard::subscriber::Filter;
 use crate::shard::{ShardState, Start, StreamOptions};
-use crate::tick::Symbol;
+use crate::tick::{Symbol, SymbolId};
 
 /// Longest accepted query string: symbol lists longer than this are refused with 414.
 const MAX_QUERY_LEN: usize = 64 * 1024;
@@ -52,7 +55,14 @@ impl ApiError {
 
     pub(super) fn into_response(self) -> Response<ResponseBody> {
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        json_response(self.status, body.to_string())
+        let mut response = json_response(self.status, body.to_string());
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tickcast\""),
+            );
+        }
+        response
     }
 }
 
@@ -205,14 +215,57 @@ fn answer(
         .into_response();
     }
     let result = match path {
-        "/v1/stream" => stream(&request, query, http, shard, delivery),
-        "/v1/snapshot" => snapshot(query, http, shard),
-        "/v1/symbols" => Ok(symbols(http, shard)),
+        "/v1/stream" => authorize(&request, query, http)
+            .and_then(|grant| stream(&request, query, http, shard, delivery, grant)),
+        "/v1/snapshot" => authorize(&request, query, http)
+            .and_then(|grant| snapshot(query, http, shard, grant.as_ref())),
+        "/v1/symbols" => {
+            authorize(&request, query, http).map(|grant| symbols(http, shard, grant.as_ref()))
+        }
         "/healthz" => Ok(health(http, shard)),
         "/metrics" => Ok(metrics(http, shard)),
         _ => Ok(dashboard()),
     };
     result.unwrap_or_else(ApiError::into_response)
+}
+
+/// The request's grant (`None` without `--auth`), or its 401.
+fn authorize(
+    request: &Request<Incoming>,
+    query: &str,
+    http: &HttpState,
+) -> Result<Option<Grant>, ApiError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    http.gate
+        .check(request.headers(), query, now)
+        .map_err(|denied| ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: denied.code(),
+            message: denied.message().to_owned(),
+        })
+}
+
+/// 403 naming the requested symbols that `grant` does not cover.
+fn check_entitled(symbols: &[Symbol], grant: Option<&Grant>) -> Result<(), ApiError> {
+    let Some(grant) = grant else { return Ok(()) };
+    let refused: Vec<&str> = symbols
+        .iter()
+        .filter(|s| !grant.entitlements.allows(s))
+        .map(Symbol::as_str)
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError {
+        status: StatusCode::FORBIDDEN,
+        code: "not_entitled",
+        message: format!(
+            "the token does not entitle you to: {}",
+            serde_json::to_string(&refused).unwrap_or_default()
+        ),
+    })
 }
 
 fn selection(
@@ -237,6 +290,7 @@ fn stream(
     http: &HttpState,
     shard: &Rc<ShardState>,
     delivery: &Delivery,
+    grant: Option<Grant>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     if shard.is_draining() {
         return Err(ApiError {
@@ -255,9 +309,17 @@ fn stream(
         Some(text) => Start::After(parse_last_event_id(&text)?),
         None => Start::Fresh,
     };
-    let filter = match &selection {
-        Selection::All => Filter::all(),
-        Selection::Symbols(symbols) => Filter::symbols(symbols, &universe),
+    let filter = match (&selection, &grant) {
+        (Selection::Symbols(symbols), _) => {
+            check_entitled(symbols, grant.as_ref())?;
+            Filter::symbols(symbols, &universe)
+        }
+        (Selection::All, Some(grant)) if !grant.entitlements.is_everything() => {
+            // `*` is what the token allows, symbols that appear later included.
+            let entitlements = grant.entitlements.clone();
+            Filter::admitted(Admit::new(move |s| entitlements.allows(s)), &universe)
+        }
+        (Selection::All, _) => Filter::all(),
     };
     let complete = match query_param(query, "complete").as_deref() {
         None | Some("0") | Some("false") => false,
@@ -270,15 +332,32 @@ fn stream(
             ));
         }
     };
+    let permit = match &grant {
+        Some(grant) => Some(
+            http.limits
+                .stream_permit(&grant.sub, grant.max_conns)
+                .map_err(|refusal| ApiError {
+                    status: refusal.status(),
+                    code: refusal.code(),
+                    message: refusal.message().to_owned(),
+                })?,
+        ),
+        None => None,
+    };
     let options = StreamOptions {
         complete,
-        ..StreamOptions::default()
+        expires_at: grant.as_ref().map(|g| g.exp.saturating_mul(1_000_000_000)),
+        delay: grant
+            .as_ref()
+            .map(|g| g.tier.delay())
+            .filter(|d| !d.is_zero()),
     };
     let key = shard.subscribe_with(filter, start, options);
     let handoff = Handoff {
         subscription: Subscription {
             shard: shard.clone(),
             key,
+            permit,
         },
         // hyper answers an HTTP/1.0 request in HTTP/1.0, with the body ended by closing.
         framing: if request.version() == hyper::Version::HTTP_10 {
@@ -303,13 +382,36 @@ fn snapshot(
     query: &str,
     http: &HttpState,
     shard: &ShardState,
+    grant: Option<&Grant>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (selection, universe) = selection(query, http, shard)?;
     let head = shard.shared.ring.head();
     let mut names: Vec<Symbol> = match selection {
-        Selection::All => universe.names().to_vec(),
-        Selection::Symbols(symbols) => symbols,
+        Selection::All => universe
+            .names()
+            .iter()
+            .filter(|s| grant.is_none_or(|g| g.entitlements.allows(s)))
+            .copied()
+            .collect(),
+        Selection::Symbols(symbols) => {
+            check_entitled(&symbols, grant)?;
+            symbols
+        }
     };
+    // Delayed tier: the prices as of `now - delay`, from the ring.
+    let delay = grant.map(|g| g.tier.delay()).filter(|d| !d.is_zero());
+    let as_of = delay.map(|delay| {
+        let now = crate::clock::now_ns();
+        let ring = &shard.shared.ring;
+        let cut = delayed::cut(ring, now.saturating_sub(delay.as_nanos() as u64));
+        let wanted: std::collections::HashSet<SymbolId> =
+            names.iter().filter_map(|n| universe.id(n)).collect();
+        (
+            cut,
+            delayed::as_of(ring, &universe, cut, |id| wanted.contains(&id)),
+        )
+    });
+    let head = as_of.as_ref().map_or(head, |(cut, _)| *cut);
     if names.len() > 1 && universe.len() == names.len() {
         names.sort_unstable();
     }
@@ -318,7 +420,11 @@ fn snapshot(
     let mut missing = Vec::new();
     let mut first = true;
     for name in &names {
-        match universe.id(name).and_then(|id| universe.latest(id)) {
+        let latest = universe.id(name).and_then(|id| match &as_of {
+            Some((_, prices)) => prices.get(id.index()).cloned().flatten(),
+            None => universe.latest(id),
+        });
+        match latest {
             Some(event) => {
                 if !first {
                     body.push(b',');
@@ -339,10 +445,15 @@ fn snapshot(
     Ok(json_response(StatusCode::OK, body))
 }
 
-fn symbols(http: &HttpState, shard: &ShardState) -> Response<ResponseBody> {
+fn symbols(http: &HttpState, shard: &ShardState, grant: Option<&Grant>) -> Response<ResponseBody> {
     let cache = &shard.shared.cache;
     let universe = cache.universe();
-    let mut names: Vec<&str> = universe.names().iter().map(Symbol::as_str).collect();
+    let mut names: Vec<&str> = universe
+        .names()
+        .iter()
+        .filter(|s| grant.is_none_or(|g| g.entitlements.allows(s)))
+        .map(Symbol::as_str)
+        .collect();
     names.sort_unstable();
     let body = serde_json::json!({
         "universe": match cache.kind() { UniverseKind::Closed => "closed", UniverseKind::Open => "open" },
@@ -371,6 +482,7 @@ fn health(http: &HttpState, shard: &ShardState) -> Response<ResponseBody> {
 fn metrics(http: &HttpState, shard: &ShardState) -> Response<ResponseBody> {
     let mut text = shard.shared.metrics.render();
     http.limits.render(&mut text);
+    http.gate.render(&mut text);
     let mut response = Response::new(ResponseBody::full(text));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
