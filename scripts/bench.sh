@@ -59,6 +59,8 @@ usage: scripts/bench.sh [options]
                           without the storm, as the steady state its p99 is compared with
   --s4-duration D         duration of every S4 run    (default: 30s at 1x, 40s at 10x, else 10s)
   --tickcast-args "ARGS"  extra tickcast flags for every tickcast run (e.g. --ring-capacity N)
+  --load-args "ARGS"      extra tickcast-load flags for every run (e.g. --stream-query
+                          access_token=TOKEN with --tickcast-args "--auth jwt --jwt-key FILE")
   --duration D            duration of the S2 runs     (default: the preset's, 10s)
   --recording FILE        S4 recording                (default ../shared/feeds/binance-...gz)
   --server-cpu N          CPU of the server           (default 0)
@@ -88,6 +90,7 @@ S6_CONNS=""
 S4_DURATION=""
 TICKCAST_ARGS=""
 S2_DURATION=""
+LOAD_ARGS=""
 RECORDING=""
 SERVER_CPU=0
 LOAD_CPU=1
@@ -108,6 +111,7 @@ while [ $# -gt 0 ]; do
         --tickcast-src) TICKCAST_SRC=$2; shift ;;
         --s1) S1_POINTS=$2; shift ;;
         --s2) S2_POINTS=$2; shift ;;
+        --load-args) LOAD_ARGS=$2; shift ;;
         --s3-conns) S3_CONNS=$2; shift ;;
         --s4) S4_SPEEDS=$2; shift ;;
         --s5-duration) S5_DURATION=$2; shift ;;
@@ -453,8 +457,9 @@ run_case() {
         if [ "$seen_sep" = 0 ]; then load_args+=("$a"); else server_args+=("$a"); fi
     done
     local base=$OUT/$point.$server
+    # shellcheck disable=SC2206 # words of --load-args, split on purpose
     local cmd=(taskset -c "$LOAD_CPU" "$LOAD" --json "$base.json" --no-progress --threads 1
-        "${load_args[@]}")
+        "${load_args[@]}" $LOAD_ARGS)
     local commit pidfile=$base.pid
     case "$server" in
         tickcast|baseline)
