@@ -7,7 +7,7 @@
 #   SECONDS_PER_TARGET  libFuzzer's -max_total_time for each target (default 60)
 #   TARGET...           which targets (default: all, as `cargo fuzz list` shows them):
 #                       native binance coinbase coinbase_advanced kraken bitstamp auto
-#                       container line_framer auth_token
+#                       container line_framer auth_token http_query
 #
 # Environment:
 #   CARGO_TARGET_DIR  where to build (default target/fuzz); the growing working corpus and the

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod container;
 pub mod decode;
 pub mod framer;
+pub mod query;
 
 /// A small deterministic generator (xorshift64*), seeded from the input, for the choices a
 /// target makes beyond the bytes themselves (read sizes). Deterministic so that a saved
