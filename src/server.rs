@@ -157,6 +157,19 @@ pub async fn run(
         addr: config.listen,
         source,
     })?;
+    let ops_stop = CancellationToken::new();
+    let mut metrics_addr = None;
+    if let Some(addr) = config.metrics_listen {
+        let bind_error = |source| ServerError::Bind { addr, source };
+        let ops = bind_http(addr).map_err(bind_error)?;
+        metrics_addr = Some(ops.local_addr().map_err(bind_error)?);
+        tokio::spawn(http::ops::serve(
+            ops,
+            http.state().clone(),
+            shared.clone(),
+            ops_stop.clone(),
+        ));
+    }
 
     let feed_stop = CancellationToken::new();
     let feeds = TaskTracker::new();
@@ -214,7 +227,10 @@ pub async fn run(
     drop(tx);
     feeds.close();
 
-    let ready = serde_json::json!({"event": "listening", "http": http_addr.to_string(), "feeds": feed_addrs});
+    let mut ready = serde_json::json!({"event": "listening", "http": http_addr.to_string(), "feeds": feed_addrs});
+    if let Some(addr) = metrics_addr {
+        ready["metrics"] = serde_json::Value::String(addr.to_string());
+    }
     {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{ready}");
@@ -267,6 +283,7 @@ pub async fn run(
         shard.notify.notify_one();
     }
     http_stop.cancel();
+    // Scrapes keep answering (503 on /healthz) until the streams are drained.
     let _ = acceptor.await;
     let threads: Vec<_> = shards.into_iter().map(|s| s.thread).collect();
     let joined = tokio::task::spawn_blocking(move || {
@@ -278,6 +295,7 @@ pub async fn run(
         Ok(_) => tracing::info!("drained; bye"),
         Err(_) => tracing::warn!("drain timeout: cutting the remaining connections"),
     }
+    ops_stop.cancel();
     Ok(())
 }
 

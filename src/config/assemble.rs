@@ -304,6 +304,7 @@ impl ServeArgs {
             cors_origins: self.cors_origins,
             auth,
             jwt_cookie: self.jwt_cookie,
+            metrics_listen: self.metrics_listen,
             seq_base,
             transparent_huge_pages: self.transparent_huge_pages,
         })

@@ -380,6 +380,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub jwt_cookie: Option<String>,
 
+    /// Serve `/metrics` and `/healthz` on this private address too (port 0 picks one; it is
+    /// printed in the ready line as `"metrics"`); the public listener then answers `/metrics`
+    /// with 404.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// First sequence number. Default: the start time in microseconds since the epoch, so ids
     /// keep increasing across restarts and a client resuming from an earlier run is detected.
     #[arg(long)]

@@ -99,6 +99,8 @@ pub struct FileConfig {
     pub jwt_leeway: Option<String>,
     /// Cookie to read the token from.
     pub jwt_cookie: Option<String>,
+    /// Private address of `/metrics` and `/healthz`, e.g. `"127.0.0.1:9100"`.
+    pub metrics_listen: Option<SocketAddr>,
     /// First sequence number.
     pub seq_base: Option<u64>,
     /// Allow transparent huge pages (default false).
@@ -214,6 +216,7 @@ impl ServeArgs {
         take!(jwt_audience, some);
         take!(jwt_leeway, duration);
         take!(jwt_cookie, some);
+        take!(metrics_listen, some);
         take!(seq_base, some);
         take!(transparent_huge_pages);
         Ok(())

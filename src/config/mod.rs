@@ -151,6 +151,8 @@ pub struct Config {
     pub auth: Option<AuthSettings>,
     /// `--jwt-cookie`.
     pub jwt_cookie: Option<String>,
+    /// `--metrics-listen`: a private address for `/metrics` and `/healthz`.
+    pub metrics_listen: Option<SocketAddr>,
     /// First sequence number.
     pub seq_base: u64,
     /// Whether the process may use transparent huge pages (`main` turns them off otherwise).
@@ -176,6 +178,7 @@ impl Config {
             max_symbols_per_request: self.max_symbols_per_request,
             limits: self.limits.clone(),
             cors_origins: self.cors_origins.clone(),
+            private_metrics: self.metrics_listen.is_some(),
             tls: self.tls.clone(),
         }
     }

@@ -24,6 +24,7 @@ pub mod body;
 pub mod cors;
 pub mod io;
 pub mod limits;
+pub mod ops;
 pub mod request;
 pub mod routes;
 pub mod sse;
@@ -74,6 +75,8 @@ pub struct HttpSettings {
     pub limits: LimitSettings,
     /// Origins allowed to read the API from a browser (`--cors-origin`).
     pub cors_origins: Vec<String>,
+    /// `/metrics` is served on the `--metrics-listen` address only (404 on the public one).
+    pub private_metrics: bool,
 }
 
 /// What every connection's routes read besides the shard: settings and facts of the process.
@@ -136,6 +139,11 @@ impl Http {
             }),
             tls,
         })
+    }
+
+    /// The shared state of the routes (for the `--metrics-listen` listener).
+    pub fn state(&self) -> &Arc<HttpState> {
+        &self.state
     }
 
     /// The edge's limits (the acceptor admits through them).

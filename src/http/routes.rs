@@ -28,7 +28,7 @@ use crate::cache::{Universe, UniverseKind};
 use crate::shard::delayed;
 use crate::shard::subscriber::Admit;
 use crate::shard::subscriber::Filter;
-use crate::shard::{ShardState, Start, StreamOptions};
+use crate::shard::{ShardState, Shared, Start, StreamOptions};
 use crate::tick::{Symbol, SymbolId};
 
 /// Longest accepted query string: symbol lists longer than this are refused with 414.
@@ -222,8 +222,13 @@ fn answer(
         "/v1/symbols" => {
             authorize(&request, query, http).map(|grant| symbols(http, shard, grant.as_ref()))
         }
-        "/healthz" => Ok(health(http, shard)),
-        "/metrics" => Ok(metrics(http, shard)),
+        "/healthz" => Ok(health(http, &shard.shared)),
+        "/metrics" if http.settings.private_metrics => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: "metrics are served on the --metrics-listen address".into(),
+        }),
+        "/metrics" => Ok(metrics(http, &shard.shared)),
         _ => Ok(dashboard()),
     };
     result.unwrap_or_else(ApiError::into_response)
@@ -463,10 +468,19 @@ fn symbols(http: &HttpState, shard: &ShardState, grant: Option<&Grant>) -> Respo
     json_response(StatusCode::OK, body.to_string())
 }
 
-fn health(http: &HttpState, shard: &ShardState) -> Response<ResponseBody> {
-    let shared = &shard.shared;
-    if shard.is_draining() {
-        return json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"draining"}"#);
+/// `/healthz`: 200 with the process's facts, 503 while draining.
+fn health(http: &HttpState, shared: &Shared) -> Response<ResponseBody> {
+    let (status, body) = health_body(http, shared);
+    json_response(status, body)
+}
+
+/// The status and JSON body of `/healthz` (also served by [`super::ops`]).
+pub fn health_body(http: &HttpState, shared: &Shared) -> (StatusCode, String) {
+    if shared.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"draining"}"#.to_owned(),
+        );
     }
     let body = serde_json::json!({
         "status": "ok",
@@ -476,19 +490,28 @@ fn health(http: &HttpState, shard: &ShardState) -> Response<ResponseBody> {
         "symbols": shared.cache.universe().len(),
         "uptime_s": http.started.elapsed().as_secs(),
     });
-    json_response(StatusCode::OK, body.to_string())
+    (StatusCode::OK, body.to_string())
 }
 
-fn metrics(http: &HttpState, shard: &ShardState) -> Response<ResponseBody> {
-    let mut text = shard.shared.metrics.render();
-    http.limits.render(&mut text);
-    http.gate.render(&mut text);
-    let mut response = Response::new(ResponseBody::full(text));
+/// `/metrics`: every counter in Prometheus text.
+fn metrics(http: &HttpState, shared: &Shared) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(metrics_text(http, shared)));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
+        HeaderValue::from_static(METRICS_CONTENT_TYPE),
     );
     response
+}
+
+/// The content type of Prometheus text.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// Every counter in Prometheus text (also served by [`super::ops`]).
+pub fn metrics_text(http: &HttpState, shared: &Shared) -> String {
+    let mut text = shared.metrics.render();
+    http.limits.render(&mut text);
+    http.gate.render(&mut text);
+    text
 }
 
 fn dashboard() -> Response<ResponseBody> {

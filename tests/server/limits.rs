@@ -336,3 +336,32 @@ async fn cors_answers_listed_origins_with_credentials_and_star_without() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn metrics_can_move_to_a_private_listener() {
+    within(TEST_TIMEOUT, async {
+        let server = Server::tcp_with(&["--metrics-listen", "127.0.0.1:0"]).await;
+        let private = server
+            .metrics
+            .expect("the ready line names the metrics address");
+        assert_ne!(private, server.http);
+        let scrape = crate::support::http::request(private, "GET", "/metrics", &[], EVENT_TIMEOUT)
+            .await
+            .expect("scrape the private listener");
+        assert_eq!(scrape.status(), 200);
+        assert!(scrape.text().contains("tickcast_http_refusals_total"));
+        let health = crate::support::http::request(private, "GET", "/healthz", &[], EVENT_TIMEOUT)
+            .await
+            .expect("probe the private listener");
+        assert_eq!(health.json()["status"], "ok");
+        let other =
+            crate::support::http::request(private, "GET", "/v1/symbols", &[], EVENT_TIMEOUT)
+                .await
+                .expect("ask the private listener for something else");
+        assert_error(&other, 404, "not_found");
+        // The public listener no longer shows them, but still answers health probes.
+        assert_error(&server.get("/metrics").await, 404, "not_found");
+        assert_eq!(server.get("/healthz").await.status(), 200);
+    })
+    .await;
+}

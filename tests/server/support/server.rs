@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio::net::TcpSocket;
 use tokio::time::Instant;
 
+use super::auth;
 use super::http::{self, Conn, ReadError, Transport};
 use super::process::{self, Process};
 use super::tls::TestCert;
@@ -33,6 +34,8 @@ pub struct Server {
     pub http: SocketAddr,
     /// The bound `tcp-listen://` feed addresses from the ready line.
     pub feeds: Vec<SocketAddr>,
+    /// The `--metrics-listen` address from the ready line, when given.
+    pub metrics: Option<SocketAddr>,
     /// How the harness's requests reach it (TLS when started with [`Server::start_tls`]).
     transport: Transport,
 }
@@ -57,10 +60,12 @@ impl Server {
             .iter()
             .map(|feed| process::tcp_feed_addr(feed, &ready))
             .collect();
+        let metrics = ready["metrics"].as_str().and_then(|addr| addr.parse().ok());
         Server {
             process,
             http,
             feeds,
+            metrics,
             transport: Transport::Plain,
         }
     }
@@ -86,6 +91,13 @@ impl Server {
         Server::start(&[&TCP_FEED, flags].concat()).await
     }
 
+    /// A server with one TCP feed that needs a token (`--auth jwt`) verified with the test key
+    /// file `key` ([`super::auth`]), with `flags` added.
+    pub async fn jwt(key: &str, flags: &[&str]) -> Server {
+        let key = auth::key_file(key);
+        Server::tcp_with(&[&["--auth", "jwt", "--jwt-key", &key], flags].concat()).await
+    }
+
     /// `tickcast replay args...`: recorded files served as the feed.
     pub async fn replay(args: &[&str]) -> Server {
         Server::start(&[&["replay"], args].concat()).await
@@ -104,6 +116,18 @@ impl Server {
     /// waits until `/v1/snapshot` counts them all: on a server with no earlier ticks of these
     /// symbols, they are then sequenced and are what a new subscriber gets as snapshots.
     pub async fn seeded_feed(&self, trades: &[(&str, &str)]) -> Feed {
+        self.seeded_feed_with(trades, &[]).await
+    }
+
+    /// [`Server::seeded_feed`] on a server that needs a token: `token` must entitle the
+    /// symbols, for the snapshots that tell when the ticks are in.
+    pub async fn seeded_feed_as(&self, trades: &[(&str, &str)], token: &str) -> Feed {
+        let bearer = auth::bearer(token);
+        self.seeded_feed_with(trades, &[("Authorization", &bearer)])
+            .await
+    }
+
+    async fn seeded_feed_with(&self, trades: &[(&str, &str)], headers: &[(&str, &str)]) -> Feed {
         let mut feed = self.feed().await;
         feed.trades(trades).await;
         let mut counts: Vec<(&str, u64)> = Vec::new();
@@ -113,7 +137,7 @@ impl Server {
                 None => counts.push((symbol, 1)),
             }
         }
-        self.wait_for_counts(&counts).await;
+        self.wait_for_counts_with(&counts, headers).await;
         feed
     }
 
@@ -155,6 +179,13 @@ impl Server {
         self.request("GET", path, &[]).await
     }
 
+    /// `GET path` with `Authorization: Bearer token`.
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        let bearer = auth::bearer(token);
+        self.request("GET", path, &[("Authorization", &bearer)])
+            .await
+    }
+
     /// `GET path` that must answer 200 with a JSON body.
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self.get(path).await;
@@ -180,6 +211,12 @@ impl Server {
     /// Opens an SSE stream that must answer 200.
     pub async fn stream(&self, path: &str) -> SseStream {
         self.stream_ok(path, &[]).await
+    }
+
+    /// Opens an SSE stream with `Authorization: Bearer token`; it must answer 200.
+    pub async fn stream_as(&self, path: &str, token: &str) -> SseStream {
+        let bearer = auth::bearer(token);
+        self.stream_ok(path, &[("Authorization", &bearer)]).await
     }
 
     /// Opens an SSE stream that resumes after `last_event_id` (the `Last-Event-ID` header a
@@ -282,12 +319,24 @@ impl Server {
     /// Waits until `/v1/snapshot` shows each symbol with per-symbol count `n`: the ticks fed so
     /// far have been sequenced and are visible to new subscribers. Returns that snapshot.
     pub async fn wait_for_counts(&self, counts: &[(&str, u64)]) -> Value {
+        self.wait_for_counts_with(counts, &[]).await
+    }
+
+    /// [`Server::wait_for_counts`] on a server that needs a token (one that entitles the
+    /// symbols).
+    pub async fn wait_for_counts_as(&self, counts: &[(&str, u64)], token: &str) -> Value {
+        let bearer = auth::bearer(token);
+        self.wait_for_counts_with(counts, &[("Authorization", &bearer)])
+            .await
+    }
+
+    async fn wait_for_counts_with(&self, counts: &[(&str, u64)], headers: &[(&str, &str)]) -> Value {
         let symbols: Vec<&str> = counts.iter().map(|(symbol, _)| *symbol).collect();
         let path = format!("/v1/snapshot?symbols={}", symbols.join(","));
         let mut last = Value::Null;
         let found = tokio::time::timeout(SETTLE_TIMEOUT, async {
             loop {
-                let response = self.get(&path).await;
+                let response = self.request("GET", &path, headers).await;
                 if response.status() == 200 {
                     last = response.json();
                     let all = counts.iter().all(|(symbol, n)| {
