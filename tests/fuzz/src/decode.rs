@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 use serde_json::value::RawValue;
 use tickcast::tick::Reject;
 use tickcast::feed::native::NativeDecoder;
-use tickcast::feed::venue::{Decoded, Decoder, Format, skip};
+use tickcast::feed::venue::{Decoded, Decoder, Format};
+use tickcast::tick::skip;
 use tickcast::tick::{Decimal, MAX_SYMBOL_LEN, Symbol, Tick, TickKind};
 
 /// The receive time passed to every decode: a real one from the Binance recording, inside the
