@@ -5,6 +5,9 @@
 //! keeps receiving live ticks, and that a browser `EventSource` can resume a stream with the
 //! `lastEventId` query parameter (browsers cannot set `Last-Event-ID` on a new `EventSource`):
 //! the resumed stream starts with exactly the ticks missed while disconnected, with no snapshot.
+//! Against a server with `--auth jwt`, an `EventSource` given its token in the `access_token`
+//! query parameter (it cannot set `Authorization`) receives ticks, and one without a token is
+//! refused and stays closed.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/install-test-deps.sh`). Without
 //! them the test fails, telling how to install them; `TICKCAST_SKIP_BROWSER=1` skips it.
@@ -22,6 +25,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+use tickcast::auth::MintRequest;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -42,7 +46,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const OUTPUT_TAIL: usize = 8 * 1024;
 
 const PAGE_SYMBOLS: [&str; 2] = ["SYN0001", "SYN0002"];
-const RESUME_SYMBOL: &str = "SYN0001";
+/// The symbol of the `EventSource` checks (and the one whose seq the dashboard check follows).
+const STREAM_SYMBOL: &str = "SYN0001";
 
 #[test]
 fn dashboard_in_chromium_shows_live_ticks_and_eventsource_resumes_with_last_event_id() {
@@ -54,7 +59,7 @@ fn dashboard_in_chromium_shows_live_ticks_and_eventsource_resumes_with_last_even
     // Declaration order matters: drops run in reverse, so the session is deleted first, then
     // ChromeDriver and the server are killed, then the profile directory is removed.
     let profile = TempDir::new("tickcast-chromium-profile");
-    let server = Server::spawn();
+    let server = Server::spawn(&[]);
     let driver = ChromeDriver::spawn();
     let mut session = Session::create(&driver, profile.path());
     eprintln!(
@@ -69,6 +74,97 @@ fn dashboard_in_chromium_shows_live_ticks_and_eventsource_resumes_with_last_even
 
     session.delete();
     eprintln!("browser: passed in {:?}", started.elapsed());
+}
+
+#[test]
+fn eventsource_in_chromium_streams_with_its_token_in_the_access_token_parameter() {
+    let started = Instant::now();
+    if !browser_installed() {
+        return;
+    }
+    let profile = TempDir::new("tickcast-chromium-profile");
+    let secret = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auth/hs256-secret.txt");
+    let secret_flag = secret.to_str().expect("a UTF-8 key path");
+    let server = Server::spawn(&["--auth", "jwt", "--jwt-key", secret_flag]);
+    let driver = ChromeDriver::spawn();
+    let mut session = Session::create(&driver, profile.path());
+
+    let request = MintRequest::new(
+        "browser",
+        vec![STREAM_SYMBOL.to_owned()],
+        Duration::from_secs(3600),
+    );
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let token = tickcast::auth::mint(&secret, &request, now).expect("mint a test token");
+    // A page of the server's own origin, so the streams need no CORS.
+    session.navigate(&format!("http://{}/healthz", server.addr));
+    let stream = format!("/v1/stream?symbols={STREAM_SYMBOL}");
+    session.execute(
+        OPEN,
+        json!([format!("{stream}&access_token={token}"), "token"]),
+    );
+    session.execute(OPEN, json!([stream, "anonymous"]));
+
+    let read = |name: &str| session.execute(READ, json!([name, false]));
+    let log = eventually(
+        "the EventSource with a token gets a snapshot and 3 ticks",
+        RESUME_TIMEOUT,
+        || {
+            let log = read("token");
+            let ticks = parse_recorded(&log)
+                .iter()
+                .filter(|e| e.kind == "tick")
+                .count();
+            if ticks >= 3 {
+                Ok(log)
+            } else {
+                Err(log.to_string())
+            }
+        },
+    );
+    let events = parse_recorded(&log);
+    assert_eq!(
+        events[0].kind, "snapshot",
+        "a fresh stream starts with a snapshot: {log}"
+    );
+    assert_stream_order(&events, &log);
+    assert_eq!(log["errors"], json!([]), "EventSource with a token: {log}");
+
+    // Without a token: the 401 fails the EventSource for good (CLOSED, no reconnect).
+    let log = eventually(
+        "the EventSource without a token is closed",
+        RESUME_TIMEOUT,
+        || {
+            let log = read("anonymous");
+            let closed = log["errors"]
+                .as_array()
+                .is_some_and(|errors| errors.iter().any(|e| e == "error event, readyState 2"));
+            if closed {
+                Ok(log)
+            } else {
+                Err(log.to_string())
+            }
+        },
+    );
+    assert_eq!(log["events"], json!([]), "no events without a token: {log}");
+    let metrics = http_request(server.addr, "GET", "/metrics", None).expect("GET /metrics");
+    assert!(
+        metrics.text().lines().any(|line| {
+            line.strip_prefix(r#"tickcast_auth_denied_total{reason="token_missing"} "#)
+                .is_some_and(|count| count != "0")
+        }),
+        "the refusal is counted as token_missing:\n{}",
+        metrics.text()
+    );
+
+    session.delete();
+    eprintln!(
+        "browser: EventSource with access_token got {} events; passed in {:?}",
+        events.len(),
+        started.elapsed()
+    );
 }
 
 /// Whether to run: false (a skip) with `TICKCAST_SKIP_BROWSER=1`; otherwise true, or a failure
@@ -150,7 +246,7 @@ fn check_dashboard(server: &Server, session: &Session) {
     // Live ticks keep arriving: SYN0001's seq advances past the first one seen.
     let page = eventually("SYN0001's seq advances (live ticks)", PAGE_TIMEOUT, || {
         let page = read_rows();
-        let seq = page["rows"][RESUME_SYMBOL]["seq"]
+        let seq = page["rows"][STREAM_SYMBOL]["seq"]
             .as_str()
             .and_then(|s| s.parse::<u64>().ok());
         match seq {
@@ -190,37 +286,7 @@ struct Recorded {
 /// A second `EventSource` in the page records events, is closed, and a new one opened with
 /// `?lastEventId=<last id seen>` receives exactly the missed ticks (no snapshot, no reset).
 fn check_resume_with_last_event_id(server: &Server, session: &Session) {
-    // Opens an EventSource on arguments[0] and records its events in window.__resume[arguments[1]].
-    const OPEN: &str = r#"
-        const [url, name] = arguments;
-        const state = (window.__resume ??= {});
-        const log = (state[name] = { events: [], errors: [] });
-        const es = new EventSource(url);
-        state[name + 'Source'] = es;
-        for (const type of ['snapshot', 'tick', 'reset']) {
-            es.addEventListener(type, (e) => {
-                let data = null;
-                try { data = JSON.parse(e.data); } catch (_) {}
-                log.events.push({
-                    type: e.type,
-                    id: e.lastEventId,
-                    sym: data && data.sym,
-                    seq: data && data.seq != null ? String(data.seq) : null,
-                    n: data && data.n,
-                });
-            });
-        }
-        es.onerror = () => log.errors.push('error event, readyState ' + es.readyState);
-        return true;
-    "#;
-    // Returns the log of arguments[0]; closes its EventSource first if arguments[1].
-    const READ: &str = r#"
-        const [name, close] = arguments;
-        const state = window.__resume;
-        if (close) state[name + 'Source'].close();
-        return state[name];
-    "#;
-    let stream = format!("/v1/stream?symbols={RESUME_SYMBOL}");
+    let stream = format!("/v1/stream?symbols={STREAM_SYMBOL}");
     let read = |name: &str, close: bool| -> (Vec<Recorded>, Value) {
         let log = session.execute(READ, json!([name, close]));
         (parse_recorded(&log), log)
@@ -256,7 +322,7 @@ fn check_resume_with_last_event_id(server: &Server, session: &Session) {
 
     // 2. While disconnected, SYN0001 ticks at least once more (seen on the server's snapshot).
     let missed = eventually("SYN0001 ticks while disconnected", RESUME_TIMEOUT, || {
-        let path = format!("/v1/snapshot?symbols={RESUME_SYMBOL}");
+        let path = format!("/v1/snapshot?symbols={STREAM_SYMBOL}");
         let response = http_request(server.addr, "GET", &path, None)
             .map_err(|err| format!("GET {path}: {err}"))?;
         let body: Value = serde_json::from_slice(&response.body)
@@ -316,6 +382,38 @@ fn check_resume_with_last_event_id(server: &Server, session: &Session) {
     );
 }
 
+/// Opens an `EventSource` on arguments[0] and records its events (and errors) in
+/// `window.__resume[arguments[1]]`.
+const OPEN: &str = r#"
+    const [url, name] = arguments;
+    const state = (window.__resume ??= {});
+    const log = (state[name] = { events: [], errors: [] });
+    const es = new EventSource(url);
+    state[name + 'Source'] = es;
+    for (const type of ['snapshot', 'tick', 'reset']) {
+        es.addEventListener(type, (e) => {
+            let data = null;
+            try { data = JSON.parse(e.data); } catch (_) {}
+            log.events.push({
+                type: e.type,
+                id: e.lastEventId,
+                sym: data && data.sym,
+                seq: data && data.seq != null ? String(data.seq) : null,
+                n: data && data.n,
+            });
+        });
+    }
+    es.onerror = () => log.errors.push('error event, readyState ' + es.readyState);
+    return true;
+"#;
+/// Returns the log of arguments[0]; closes its `EventSource` first if arguments[1].
+const READ: &str = r#"
+    const [name, close] = arguments;
+    const state = window.__resume;
+    if (close) state[name + 'Source'].close();
+    return state[name];
+"#;
+
 fn parse_recorded(log: &Value) -> Vec<Recorded> {
     let number = |v: &Value, what: &str| -> u64 {
         v.as_str()
@@ -340,7 +438,7 @@ fn parse_recorded(log: &Value) -> Vec<Recorded> {
 /// Every event is SYN0001's, id equals seq, ids strictly increase and `n` counts up by one.
 fn assert_stream_order(events: &[Recorded], log: &Value) {
     for event in events {
-        assert_eq!(event.sym, RESUME_SYMBOL, "{event:?} in {log}");
+        assert_eq!(event.sym, STREAM_SYMBOL, "{event:?} in {log}");
         assert_eq!(event.id, event.seq, "id must equal seq: {event:?} in {log}");
     }
     for pair in events.windows(2) {
@@ -479,17 +577,20 @@ struct Server {
 }
 
 impl Server {
-    fn spawn() -> Self {
+    /// A server of 20 synthetic symbols, with `flags` added.
+    fn spawn(flags: &[&str]) -> Self {
         let (line_tx, line_rx) = mpsc::channel();
         let mut command = Command::new(env!("CARGO_BIN_EXE_tickcast"));
-        command.args([
-            "--listen",
-            "127.0.0.1:0",
-            "--synthetic-symbols",
-            "20",
-            "--synthetic-rate",
-            "200",
-        ]);
+        command
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--synthetic-symbols",
+                "20",
+                "--synthetic-rate",
+                "200",
+            ])
+            .args(flags);
         let mut process = Process::spawn("tickcast", &mut command, Some(line_tx));
         let Ok(line) = line_rx.recv_timeout(START_TIMEOUT) else {
             panic!(

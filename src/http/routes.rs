@@ -338,15 +338,11 @@ fn stream(
         }
     };
     let permit = match &grant {
-        Some(grant) => Some(
-            http.limits
-                .stream_permit(&grant.sub, grant.max_conns)
-                .map_err(|refusal| ApiError {
-                    status: refusal.status(),
-                    code: refusal.code(),
-                    message: refusal.message().to_owned(),
-                })?,
-        ),
+        // A refusal by the limits, answered as the edge answers them (with `Retry-After`).
+        Some(grant) => match http.limits.stream_permit(&grant.sub, grant.max_conns) {
+            Ok(permit) => Some(permit),
+            Err(refusal) => return Ok(refusal_response(refusal, false)),
+        },
         None => None,
     };
     let options = StreamOptions {

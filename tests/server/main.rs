@@ -10,6 +10,7 @@
 
 mod support;
 
+mod auth;
 mod coalesce;
 mod conflation;
 mod fanout;

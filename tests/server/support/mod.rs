@@ -13,12 +13,15 @@
 //! - [`http`] is a minimal HTTP/1.1 client (no extra crates; plain or over TLS), [`SseStream`]
 //!   decodes a chunked `text/event-stream` body incrementally (or an HTTP/2 stream's data
 //!   frames) and parses it per the WHATWG rules.
+//! - [`auth`] holds the test keys and makes tokens (minted, by `tickcast token`, or forged) for
+//!   servers started with [`Server::jwt`].
 //! - [`tls`] makes test certificates (rcgen) and holds the TLS and HTTP/2 (hyper) clients.
 //! - [`Metrics`] parses a `/metrics` scrape and sums samples by name and labels.
 //!
 //! Waiting is always bounded: [`eventually`] polls a condition until a deadline, and every test
 //! body runs inside [`within`].
 
+pub mod auth;
 mod feed;
 pub mod http;
 mod metrics;

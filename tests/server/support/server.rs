@@ -330,7 +330,11 @@ impl Server {
             .await
     }
 
-    async fn wait_for_counts_with(&self, counts: &[(&str, u64)], headers: &[(&str, &str)]) -> Value {
+    async fn wait_for_counts_with(
+        &self,
+        counts: &[(&str, u64)],
+        headers: &[(&str, &str)],
+    ) -> Value {
         let symbols: Vec<&str> = counts.iter().map(|(symbol, _)| *symbol).collect();
         let path = format!("/v1/snapshot?symbols={}", symbols.join(","));
         let mut last = Value::Null;
