@@ -83,7 +83,8 @@ fn eventsource_in_chromium_streams_with_its_token_in_the_access_token_parameter(
         return;
     }
     let profile = TempDir::new("tickcast-chromium-profile");
-    let secret = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auth/hs256-secret.txt");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auth");
+    let secret = fixtures.join("hs256-secret.txt");
     let secret_flag = secret.to_str().expect("a UTF-8 key path");
     let server = Server::spawn(&["--auth", "jwt", "--jwt-key", secret_flag]);
     let driver = ChromeDriver::spawn();
