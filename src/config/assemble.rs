@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{ArgMatches, FromArgMatches};
 
-use super::cli::{Cli, Command, RecordArgs, ReplayArgs, ServeArgs, TokenArgs};
+use super::cli::{Cli, Command, MAX_URL_BYTES, RecordArgs, ReplayArgs, ServeArgs, TokenArgs};
 use super::values::{parse_feed, parse_rotate, parse_time};
 use super::{Config, ConfigError, DEFAULT_RESUME_WINDOW, FeedSource, Invocation};
 use crate::auth::{AuthSettings, KeySource, MintRequest, Tier};
@@ -345,9 +345,9 @@ fn validate_limits(limits: &LimitSettings) -> Result<(), ConfigError> {
     if limits.max_headers < 8 || limits.max_headers > 10_000 {
         return Err(ConfigError::OutOfRange("--max-headers must be 8..=10000"));
     }
-    if limits.max_url_bytes < 256 || limits.max_url_bytes > 1 << 20 {
+    if limits.max_url_bytes < 256 || limits.max_url_bytes > MAX_URL_BYTES {
         return Err(ConfigError::OutOfRange(
-            "--max-url-bytes must be 256..=1048576",
+            "--max-url-bytes must be 256..=65534",
         ));
     }
     if limits.header_read_timeout.is_zero() || limits.idle_timeout.is_zero() {

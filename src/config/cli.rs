@@ -13,6 +13,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The longest request target the `http` crate can represent (its `Uri` stores lengths in a
+/// `u16` and refuses 65535 and more), so the most `--max-url-bytes` may be.
+pub const MAX_URL_BYTES: usize = 65_534;
+
 use super::values::parse_coalesce;
 use crate::shard::coalesce::Coalesce;
 
@@ -329,8 +333,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 100)]
     pub max_headers: usize,
 
-    /// Longest request target (path and query) in bytes; longer gets 414.
-    #[arg(long, default_value_t = 65 * 1024)]
+    /// Longest request target (path and query) in bytes, at most 65534 (what the HTTP
+    /// library can hold); longer gets 414.
+    #[arg(long, default_value_t = MAX_URL_BYTES)]
     pub max_url_bytes: usize,
 
     /// Time a client has to send a whole request head once it started one (slowloris: a client

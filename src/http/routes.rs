@@ -31,9 +31,6 @@ use crate::shard::subscriber::Filter;
 use crate::shard::{ShardState, Shared, Start, StreamOptions};
 use crate::tick::{Symbol, SymbolId};
 
-/// Longest accepted query string: symbol lists longer than this are refused with 414.
-const MAX_QUERY_LEN: usize = 64 * 1024;
-
 const DASHBOARD: &str = include_str!("dashboard.html");
 
 /// An error answer: status, stable code, human message.
@@ -206,14 +203,6 @@ fn answer(
         return response;
     }
     let query = request.uri().query().unwrap_or("");
-    if query.len() > MAX_QUERY_LEN {
-        return ApiError {
-            status: StatusCode::URI_TOO_LONG,
-            code: "query_too_long",
-            message: format!("query string longer than {MAX_QUERY_LEN} bytes"),
-        }
-        .into_response();
-    }
     let result = match path {
         "/v1/stream" => authorize(&request, query, http)
             .and_then(|grant| stream(&request, query, http, shard, delivery, grant)),
