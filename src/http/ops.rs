@@ -3,7 +3,7 @@
 //!
 //! Place in the flow: one task on the control runtime (`server` spawns it), serving plain
 //! HTTP/1.1 with hyper, one small task per connection; it reads the same counters and state the
-//! public routes read ([`super::routes::metrics`], [`super::routes::health`]). When it is on,
+//! public routes read ([`super::routes::metrics_text`], [`super::routes::health_body`]). When it is on,
 //! the public listener answers `/metrics` with 404.
 //! Must never serve the stream, a snapshot or anything that needs a token; never block.
 

@@ -29,7 +29,7 @@ use crate::tick::{Seq, SymbolId};
 /// How often the shard wakes its delayed streams: the tier's delivery granularity.
 pub const DELAYED_WAKE_EVERY: Duration = Duration::from_millis(100);
 /// Ring entries scanned per read (bounds the work of one poll, as for a resume).
-const SCAN_PER_READ: u64 = 16_384;
+pub const SCAN_PER_READ: u64 = 16_384;
 /// Ring entries scanned back from the cut to find the as-of prices of a delayed snapshot.
 /// Symbols not found within it come from the cache when the cached price is older than the
 /// cut; otherwise they are left out of the snapshot and arrive with their first due tick.
