@@ -319,6 +319,21 @@ fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// Renders a counter family broken down by one label: `name{label="value"} count` per entry.
+/// For the stages whose counters live with them (the HTTP edge's refusals and denials).
+pub fn render_labelled<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (&'a str, u64)>,
+) {
+    header(out, name, help, "counter");
+    for (value, count) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
+    }
+}
+
 fn counter(out: &mut String, name: &str, help: &str, value: u64) {
     header(out, name, help, "counter");
     let _ = writeln!(out, "{name} {value}");

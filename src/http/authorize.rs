@@ -10,7 +10,6 @@
 //! Must never log a token, and never let a request through when a token is required and
 //! missing, forged or expired.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -79,17 +78,12 @@ impl Gate {
         if self.is_open() {
             return;
         }
-        let _ = writeln!(
+        crate::metrics::render_labelled(
             out,
-            "# HELP tickcast_auth_denied_total Requests refused for their token, by reason.\n# TYPE tickcast_auth_denied_total counter"
+            "tickcast_auth_denied_total",
+            "Requests refused for their token, by reason.",
+            "reason",
+            Denied::ALL.map(|d| (d.code(), self.denied[d.index()].load(Ordering::Relaxed))),
         );
-        for denied in Denied::ALL {
-            let _ = writeln!(
-                out,
-                "tickcast_auth_denied_total{{reason=\"{}\"}} {}",
-                denied.code(),
-                self.denied[denied.index()].load(Ordering::Relaxed)
-            );
-        }
     }
 }

@@ -345,18 +345,13 @@ impl Limits {
 
     /// Prometheus text of the refusals and open connections.
     pub fn render(&self, out: &mut String) {
-        let _ = writeln!(
+        crate::metrics::render_labelled(
             out,
-            "# HELP tickcast_http_refusals_total Connections and requests refused by the edge's limits, by reason.\n# TYPE tickcast_http_refusals_total counter"
+            "tickcast_http_refusals_total",
+            "Connections and requests refused by the edge's limits, by reason.",
+            "reason",
+            Refusal::ALL.map(|r| (r.code(), self.refusals(r))),
         );
-        for refusal in Refusal::ALL {
-            let _ = writeln!(
-                out,
-                "tickcast_http_refusals_total{{reason=\"{}\"}} {}",
-                refusal.code(),
-                self.refusals(refusal)
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP tickcast_http_connections Open HTTP connections admitted by the edge.\n# TYPE tickcast_http_connections gauge\ntickcast_http_connections {}",
