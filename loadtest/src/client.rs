@@ -1,5 +1,8 @@
 //! One SSE client: connect, subscribe, read and account every event, resume when told to.
 //!
+//! It reads a [`Connection`]: plain TCP, or TLS over it with `--tls` ([`crate::transport`]);
+//! the handshake is part of the connect, inside its timeout. Everything below holds for both.
+//!
 //! A client task runs on its fleet thread's current-thread runtime. Each poll reads into the
 //! thread's shared buffer (borrowed for that poll only, never across an await) and parses what
 //! arrived right there ([`crate::sse`], [`crate::data`], [`crate::ledger`]): no per-event
@@ -22,7 +25,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 
 use crate::clock::epoch_ns;
 use crate::data::TickData;
@@ -32,6 +34,7 @@ use crate::ledger::{EventKind, Ledger};
 use crate::mix::{ClientPlan, Role, Subscription};
 use crate::scenario::{LatencyFrom, Target};
 use crate::sse::{DecodeError, Item, Progress, ResponseDecoder};
+use crate::transport::{self, Connection};
 
 /// How often a slow client reads its budget.
 const SLOW_TICK: Duration = Duration::from_millis(100);
@@ -47,6 +50,7 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 enum Failure {
     Connect(io::Error),
+    Tls(io::Error),
     Io(io::Error),
     Timeout,
     Closed,
@@ -57,6 +61,7 @@ impl Failure {
     fn reason(&self) -> String {
         match self {
             Failure::Connect(err) => format!("connect: {}", err.kind()),
+            Failure::Tls(err) => transport::handshake_failure(err),
             Failure::Io(err) => format!("io: {}", err.kind()),
             Failure::Timeout => "timeout".to_owned(),
             Failure::Closed => "closed before the response head".to_owned(),
@@ -206,7 +211,7 @@ impl Client {
         loop {
             let ended = match self.plan.role {
                 Role::Fast => self.read_fast(&mut stream).await,
-                Role::Slow => self.read_slow(&stream).await,
+                Role::Slow => self.read_slow(&mut stream).await,
                 Role::Paused => std::future::pending::<Ended>().await,
             };
             let measured = match ended {
@@ -248,7 +253,7 @@ impl Client {
 
     /// Reads as fast as events come, until the stream ends or the storm hits (for a client
     /// that takes part in it and has not reconnected yet).
-    async fn read_fast(&mut self, stream: &mut TcpStream) -> Ended {
+    async fn read_fast(&mut self, stream: &mut Connection) -> Ended {
         let storm = self.control.storm.clone();
         let storm = storm.cancelled();
         tokio::pin!(storm);
@@ -271,7 +276,7 @@ impl Client {
     }
 
     /// Reads at most the slow rate: a budget of bytes every [`SLOW_TICK`].
-    async fn read_slow(&mut self, stream: &TcpStream) -> Ended {
+    async fn read_slow(&mut self, stream: &mut Connection) -> Ended {
         let per_tick = (self.config.slow_rate as f64 * SLOW_TICK.as_secs_f64()).max(1.0) as usize;
         let mut ticker = tokio::time::interval(SLOW_TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -293,25 +298,39 @@ impl Client {
     }
 
     /// Connects and reads the response head within the connect timeout.
-    async fn open_bounded(&mut self) -> Result<TcpStream, Failure> {
+    async fn open_bounded(&mut self) -> Result<Connection, Failure> {
         match tokio::time::timeout(self.config.connect_timeout, self.open()).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::Timeout),
         }
     }
 
-    /// Connects, sends the request (with `Last-Event-ID` if there is one), reads the head (and
-    /// accounts whatever events came with it).
-    async fn open(&mut self) -> Result<TcpStream, Failure> {
+    /// Connects (and shakes hands, with TLS), sends the request (with `Last-Event-ID` if there
+    /// is one), reads the head (and accounts whatever events came with it).
+    async fn open(&mut self) -> Result<Connection, Failure> {
         let rcvbuf = (self.plan.role != Role::Fast).then_some(self.config.slow_rcvbuf);
-        let mut stream = self
+        let socket = self
             .config
             .dialer
             .connect(self.plan.index, rcvbuf)
             .await
             .map_err(Failure::Connect)?;
+        let mut stream = match &self.config.tls {
+            None => Connection::Plain(socket),
+            Some(tls) => {
+                let stream = tls.handshake(socket).await.map_err(Failure::Tls)?;
+                if self.control.session.get().is_none()
+                    && let Some(session) = stream.session()
+                {
+                    let _ = self.control.session.set(session);
+                }
+                stream
+            }
+        };
         let request = request(&self.config, &self.plan.subscription, &self.last_id);
         stream.write_all(&request).await.map_err(Failure::Io)?;
+        // TLS: the request's record out now. Plain TCP: nothing to do.
+        stream.flush().await.map_err(Failure::Io)?;
         self.decoder = ResponseDecoder::new();
         self.head_done = false;
         while !self.head_done {
@@ -331,7 +350,7 @@ impl Client {
     fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
-        stream: &mut TcpStream,
+        stream: &mut Connection,
     ) -> Poll<Result<Read, Failure>> {
         let local = Rc::clone(&self.local);
         let mut buf = local.buf.borrow_mut();
@@ -349,7 +368,7 @@ impl Client {
     }
 
     /// One non-blocking `read()` of at most `limit` bytes (the slow clients' budgeted reads).
-    fn try_read(&mut self, stream: &TcpStream, limit: usize) -> Result<Read, Failure> {
+    fn try_read(&mut self, stream: &mut Connection, limit: usize) -> Result<Read, Failure> {
         let local = Rc::clone(&self.local);
         let mut buf = local.buf.borrow_mut();
         let limit = limit.min(buf.len());

@@ -26,6 +26,7 @@ use crate::ledger::{Integrity, LedgerRules};
 use crate::mix::{Class, ClientPlan, Role};
 use crate::scenario::{LatencyFrom, Target};
 use crate::schedule::Burst;
+use crate::transport::{Session, TlsClient};
 use crate::universe::{Interner, Universe};
 
 /// Size of each thread's read buffer: one `read()` takes at most this much.
@@ -68,6 +69,8 @@ pub struct FleetConfig {
     pub stream_query: Option<String>,
     /// Where connections go.
     pub dialer: Dialer,
+    /// TLS over each connection (`None`: plain TCP).
+    pub tls: Option<TlsClient>,
 }
 
 /// What the runner and the clients share while the run goes on.
@@ -87,6 +90,8 @@ pub struct Control {
     pub settled: AtomicUsize,
     /// Clients whose first connection got a 200 head.
     pub connected: AtomicUsize,
+    /// What the first successful TLS handshake agreed on (for the report).
+    pub session: OnceLock<Session>,
 }
 
 impl Control {
