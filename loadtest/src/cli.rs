@@ -88,6 +88,20 @@ pub struct Args {
         help_heading = "TLS"
     )]
     pub tls_server_name: String,
+    /// Speak HTTP/2 (ALPN `h2`, hyper's client) instead of HTTP/1.1; needs `--tls`. Slow
+    /// clients are HTTP/1.1 only.
+    #[arg(long, requires = "tls", help_heading = "TLS")]
+    pub http2: bool,
+    /// With `--http2`: SSE streams per connection (`--connections` counts streams).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        requires = "http2",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "TLS"
+    )]
+    pub streams_per_connection: u32,
 
     /// Arguments for the spawned tickcast (after `--`).
     #[arg(last = true, value_name = "SERVER ARGS")]
@@ -349,6 +363,7 @@ impl Args {
             progress: !self.no_progress,
             allow_remote: self.allow_remote,
             tls,
+            streams_per_connection: self.streams_per_connection as usize,
         })
     }
 
@@ -368,12 +383,17 @@ impl Args {
             }
             (Some(_), true) => return Err("--tls-ca and --tls-insecure exclude each other".into()),
         };
-        if self.scenario().target == Target::Nchan {
+        let scenario = self.scenario();
+        if scenario.target == Target::Nchan {
             return Err("--tls is for tickcast: the nchan publishers speak plain HTTP".into());
+        }
+        if self.http2 && scenario.slow > 0.0 {
+            return Err("slow clients are HTTP/1.1 only: --slow 0 with --http2".into());
         }
         Ok(Some(TlsOptions {
             server_name: self.tls_server_name.clone(),
             trust,
+            http2: self.http2,
         }))
     }
 }
@@ -454,6 +474,7 @@ mod tests {
             Some(TlsOptions {
                 server_name: "localhost".into(),
                 trust: Trust::Ca("c.pem".into()),
+                http2: false,
             })
         );
         let insecure = parse(&["--tls", "--tls-insecure", "--tls-server-name", "127.0.0.1"]);
@@ -462,6 +483,7 @@ mod tests {
             TlsOptions {
                 server_name: "127.0.0.1".into(),
                 trust: Trust::AnyCertificate,
+                http2: false,
             }
         );
 
@@ -498,6 +520,66 @@ mod tests {
             .options(None)
             .unwrap_err();
         assert!(err.contains("nchan"), "{err}");
+    }
+
+    #[test]
+    fn http2_flags() {
+        let options = parse(&[
+            "--tls",
+            "--tls-insecure",
+            "--http2",
+            "--streams-per-connection",
+            "10",
+        ])
+        .options(None)
+        .unwrap();
+        assert!(options.tls.unwrap().http2);
+        assert_eq!(options.streams_per_connection, 10);
+        assert_eq!(
+            parse(&["--tls", "--tls-insecure", "--http2"])
+                .options(None)
+                .unwrap()
+                .streams_per_connection,
+            1
+        );
+        let refused = |words: &[&str]| {
+            Args::try_parse_from(std::iter::once("tickcast-load").chain(words.iter().copied()))
+                .unwrap_err()
+                .kind()
+        };
+        use clap::error::ErrorKind;
+        assert_eq!(refused(&["--http2"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            refused(&["--streams-per-connection", "4"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            refused(&[
+                "--tls",
+                "--tls-insecure",
+                "--http2",
+                "--streams-per-connection",
+                "0"
+            ]),
+            ErrorKind::ValueValidation
+        );
+        let err = parse(&["-s", "slow", "--tls", "--tls-insecure", "--http2"])
+            .options(None)
+            .unwrap_err();
+        assert!(err.contains("slow"), "{err}");
+        assert!(
+            parse(&[
+                "-s",
+                "slow",
+                "--slow",
+                "0",
+                "--tls",
+                "--tls-insecure",
+                "--http2"
+            ])
+            .options(None)
+            .is_ok()
+        );
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub struct TlsReport {
     pub verified: bool,
     /// What the first connection's handshake agreed on (`null`: no handshake succeeded).
     pub session: Option<Session>,
+    /// HTTP/2: SSE streams per connection (`null`: HTTP/1.1, one stream per connection).
+    pub streams_per_connection: Option<usize>,
 }
 
 /// Connection setup.
@@ -379,7 +381,10 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "tls          {session}; server name {}{}",
+                "tls          {session}{}; server name {}{}",
+                tls.streams_per_connection
+                    .map(|n| format!(", {n} streams per connection"))
+                    .unwrap_or_default(),
                 tls.server_name,
                 if tls.verified {
                     ""

@@ -117,6 +117,8 @@ pub struct Options {
     pub allow_remote: bool,
     /// Connect with TLS (`None`: plain TCP).
     pub tls: Option<TlsOptions>,
+    /// With HTTP/2: SSE streams per connection (0 or 1: one each).
+    pub streams_per_connection: usize,
 }
 
 /// The base URL of the target, split.
@@ -300,6 +302,11 @@ pub fn run(scenario: &Scenario, options: &Options) -> Result<Report, RunError> {
         last_event_id: scenario.last_event_id.clone(),
         stream_query: scenario.stream_query.clone(),
         dialer,
+        http2_streams: options
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.http2)
+            .then_some(options.streams_per_connection.max(1)),
         tls,
     });
     let control = Arc::new(Control::default());
@@ -557,6 +564,7 @@ pub fn run(scenario: &Scenario, options: &Options) -> Result<Report, RunError> {
                 server_name: tls.server_name.clone(),
                 verified: tls.trust != Trust::AnyCertificate,
                 session: control.session.get().cloned(),
+                streams_per_connection: config.http2_streams,
             }),
         },
         connections: ConnectionsReport {

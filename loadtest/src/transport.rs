@@ -1,4 +1,5 @@
-//! How a client's bytes travel: plain TCP, or TLS over it (rustls, `--tls`).
+//! How a client's bytes travel: plain TCP, TLS over it (rustls, `--tls`), and HTTP/2 streams
+//! over TLS (hyper's client, `--http2`).
 //!
 //! Place in the flow: `run` builds one [`TlsClient`] from the [`TlsOptions`] before anything
 //! connects (a bad CA file stops the run there); each [`crate::client`] dials TCP through
@@ -7,8 +8,14 @@
 //! (one branch per read, no boxing per read, no extra copy). The TLS stream is boxed once per
 //! connection, which keeps the enum the size of a `TcpStream`.
 //!
-//! The client offers ALPN `http/1.1` only: what TLS costs is measured against the very same
-//! HTTP/1.1 stream the plain path reads. Certificates are checked against `--tls-ca`, or not at
+//! The client offers ALPN `http/1.1` only, unless `--http2`: what TLS costs is measured against
+//! the very same HTTP/1.1 stream the plain path reads.
+//!
+//! With `--http2` it offers `h2` only, and a server that does not choose it fails the
+//! handshake. An [`Http2`] is one connection's handle, shared by the clients of a thread whose
+//! streams it carries ([`Http2Slot`]); hyper's connection task runs on the thread's `LocalSet`
+//! beside them. Each client then reads its response body's DATA frames into the same SSE
+//! parser and ledger as on HTTP/1.1. Certificates are checked against `--tls-ca`, or not at
 //! all with `--tls-insecure` ([`Trust::AnyCertificate`]: the handshake's signatures are still
 //! verified, the chain and name are not; for benchmarks only).
 //!
@@ -20,12 +27,17 @@
 //! Must never read files or build configurations per connection: the [`ClientConfig`] is
 //! shared by every connection of the run.
 
+use std::cell::RefCell;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use http_body_util::Empty;
+use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{VerifierBuilderError, WebPkiServerVerifier, verify_server_name};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -38,8 +50,10 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-/// ALPN protocols offered.
-const ALPN: [&[u8]; 1] = [b"http/1.1"];
+/// ALPN of HTTP/1.1.
+const ALPN_HTTP1: &[u8] = b"http/1.1";
+/// ALPN of HTTP/2.
+const ALPN_H2: &[u8] = b"h2";
 
 /// What the certificate the server shows is checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +71,8 @@ pub struct TlsOptions {
     pub server_name: String,
     /// What the certificate is checked against.
     pub trust: Trust,
+    /// Offer ALPN `h2` (only), not `http/1.1` (`--http2`).
+    pub http2: bool,
 }
 
 /// Why the TLS client cannot be set up.
@@ -107,11 +123,12 @@ pub enum TlsError {
 pub struct TlsClient {
     connector: TlsConnector,
     server_name: ServerName<'static>,
+    http2: bool,
 }
 
 impl TlsClient {
     /// Reads the CA file (if any) and builds the configuration: ring provider, TLS 1.2 and
-    /// 1.3, ALPN `http/1.1`.
+    /// 1.3, ALPN `http/1.1` (or `h2`).
     pub fn new(options: &TlsOptions) -> Result<Self, TlsError> {
         let server_name = ServerName::try_from(options.server_name.clone())
             .map_err(|_| TlsError::ServerName(options.server_name.clone()))?;
@@ -127,19 +144,25 @@ impl TlsClient {
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
-        config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        let alpn = if options.http2 { ALPN_H2 } else { ALPN_HTTP1 };
+        config.alpn_protocols = vec![alpn.to_vec()];
         Ok(Self {
             connector: TlsConnector::from(Arc::new(config)),
             server_name,
+            http2: options.http2,
         })
     }
 
-    /// The client side of the handshake on a connected socket.
+    /// The client side of the handshake on a connected socket. With `--http2`, a server that
+    /// does not choose `h2` fails it.
     pub async fn handshake(&self, stream: TcpStream) -> io::Result<Connection> {
         let stream = self
             .connector
             .connect(self.server_name.clone(), stream)
             .await?;
+        if self.http2 && stream.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
+            return Err(io::Error::other("the server did not choose ALPN h2"));
+        }
         Ok(Connection::Tls(Box::new(stream)))
     }
 }
@@ -408,12 +431,85 @@ impl ServerCertVerifier for AnyCertificate {
 /// The reason a handshake failed, as the report counts it: rustls's own words when it was
 /// rustls that refused (`invalid peer certificate: UnknownIssuer`), else the I/O error kind.
 pub fn handshake_failure(err: &io::Error) -> String {
-    match err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
+    match err.get_ref() {
         Some(refused) => format!("tls: {refused}"),
         None => format!("tls: {}", err.kind()),
+    }
+}
+
+/// One HTTP/2 connection: opens a stream per request. Clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Http2 {
+    sender: SendRequest<Empty<Bytes>>,
+}
+
+impl Http2 {
+    /// The HTTP/2 handshake over a TLS connection that chose `h2`; hyper's connection task is
+    /// spawned on the current `LocalSet` and ends when the connection does (or with the set).
+    pub async fn handshake(connection: Connection) -> Result<Http2, hyper::Error> {
+        let (sender, driver) = hyper::client::conn::http2::Builder::new(LocalExec)
+            .handshake(TokioIo::new(connection))
+            .await?;
+        tokio::task::spawn_local(async move {
+            // Its end is seen by the streams (an error or the end of their bodies).
+            let _ = driver.await;
+        });
+        Ok(Http2 { sender })
+    }
+
+    /// Whether the connection is gone (new streams need a new one).
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Sends `request` on a new stream, once the server allows one more (its
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`); returns the response, body unread.
+    pub async fn send(
+        &self,
+        request: hyper::Request<Empty<Bytes>>,
+    ) -> Result<hyper::Response<Incoming>, hyper::Error> {
+        let mut sender = self.sender.clone();
+        sender.ready().await?;
+        sender.send_request(request).await
+    }
+}
+
+/// The HTTP/2 connection a group of clients shares, on one fleet thread.
+#[derive(Debug, Default)]
+pub struct Http2Slot {
+    current: RefCell<Option<Http2>>,
+    /// Held by the client that dials, so the others of the group wait for its connection
+    /// instead of opening their own.
+    pub dialing: tokio::sync::Mutex<()>,
+}
+
+impl Http2Slot {
+    /// The connection, if there is one still open.
+    pub fn open(&self) -> Option<Http2> {
+        self.current
+            .borrow()
+            .as_ref()
+            .filter(|h2| !h2.is_closed())
+            .cloned()
+    }
+
+    /// Keeps `h2` for the group.
+    pub fn set(&self, h2: Http2) {
+        *self.current.borrow_mut() = Some(h2);
+    }
+}
+
+/// Runs hyper's HTTP/2 tasks on the fleet thread's `LocalSet`, beside the clients.
+#[derive(Debug, Clone, Copy)]
+struct LocalExec;
+
+impl<F> hyper::rt::Executor<F> for LocalExec
+where
+    F: std::future::Future + 'static,
+    F::Output: 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::task::spawn_local(future);
     }
 }
 
@@ -486,6 +582,7 @@ mod tests {
         TlsOptions {
             server_name: name.to_owned(),
             trust,
+            http2: false,
         }
     }
 
@@ -566,6 +663,28 @@ mod tests {
             "{}",
             handshake_failure(&err)
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn http2_needs_the_server_to_choose_h2() {
+        let (dir, cert, config) = server("alpn", &["localhost"]);
+        let mut no_alpn = (*config).clone();
+        no_alpn.alpn_protocols.clear();
+        let addr = echo_once(Arc::new(no_alpn)).await;
+        let client = TlsClient::new(&TlsOptions {
+            http2: true,
+            ..options("localhost", Trust::Ca(cert.clone()))
+        })
+        .unwrap();
+        let err = connect(&client, addr).await.unwrap_err();
+        assert_eq!(
+            handshake_failure(&err),
+            "tls: the server did not choose ALPN h2"
+        );
+        let addr = echo_once(config).await;
+        let connection = connect(&client, addr).await.unwrap();
+        assert_eq!(connection.session().unwrap().alpn.as_deref(), Some("h2"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -400,6 +400,67 @@ fn a_tls_firehose_gets_every_tick_of_a_spawned_tls_server() {
 }
 
 #[test]
+fn http2_streams_share_connections_and_resume_without_gaps() {
+    let cert = TestCert::new("h2");
+    let started = Instant::now();
+    let (report, output) = load(&[
+        "--spawn-tickcast",
+        tickcast().to_str().expect("UTF-8 path"),
+        "--tls",
+        "--tls-ca",
+        TestCert::path(&cert.cert),
+        "--http2",
+        "--streams-per-connection",
+        "10",
+        "--connections",
+        "100",
+        "--mix",
+        "firehose=0.5,uniform=0.5",
+        "-k",
+        "5",
+        "--paused",
+        "0.05",
+        "--symbols",
+        "20",
+        "--rate",
+        "200",
+        // The storm drops streams (RST_STREAM), not connections; they resume on new streams.
+        "--reconnect",
+        "0.3",
+        "--reconnect-at",
+        "1s",
+        "--duration",
+        "4s",
+        "--drain-timeout",
+        "10s",
+        "--threads",
+        "2",
+        "--",
+        "--tls-cert",
+        TestCert::path(&cert.cert),
+        "--tls-key",
+        TestCert::path(&cert.key),
+        "--ring-capacity",
+        "65536",
+    ]);
+    assert_clean(&report, &output, 100);
+    let tls = &report["target"]["tls"];
+    assert_eq!(tls["session"]["alpn"], "h2", "{tls:#}");
+    assert_eq!(tls["streams_per_connection"], 10, "{tls:#}");
+    let reconnects = &report["connections"]["reconnects"];
+    assert_eq!(reconnects["attempted"], reconnects["ok"], "{reconnects:#}");
+    assert!(reconnects["ok"].as_u64().unwrap() > 0, "{reconnects:#}");
+    let reconnecting = group(&report, "reconnecting");
+    assert_eq!(reconnecting["clean"], true, "{reconnecting:#}");
+    assert_eq!(group(&report, "steady")["sequences"]["distinct"], 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the HTTP/2 run took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn tls_that_cannot_work_is_refused_or_reported() {
     let cert = TestCert::new("refused");
     let other = TestCert::new("stranger");
