@@ -382,9 +382,11 @@ impl Report {
             let _ = writeln!(
                 out,
                 "tls          {session}{}; server name {}{}",
-                tls.streams_per_connection
-                    .map(|n| format!(", {n} streams per connection"))
-                    .unwrap_or_default(),
+                match tls.streams_per_connection {
+                    None => String::new(),
+                    Some(1) => ", 1 stream per connection".to_owned(),
+                    Some(n) => format!(", {n} streams per connection"),
+                },
                 tls.server_name,
                 if tls.verified {
                     ""
