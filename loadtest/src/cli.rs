@@ -15,6 +15,7 @@ use crate::run::Options;
 use crate::scenario::{LatencyFrom, Preset, Scenario, Target};
 use crate::schedule::Burst;
 use crate::server::SpawnSpec;
+use crate::transport::{TlsOptions, Trust};
 
 /// Drive a load scenario against tickcast (or nginx+nchan) and report delivery, latency,
 /// integrity and the server's CPU and memory.
@@ -30,7 +31,8 @@ pub struct Args {
     /// integrity rules.
     #[arg(long, value_enum, help_heading = "Target")]
     pub server: Option<Target>,
-    /// Base URL of a running server [default: http://127.0.0.1:8080, nchan :8090].
+    /// Base URL of a running server [default: http://127.0.0.1:8080, nchan :8090; https://
+    /// with --tls].
     #[arg(long, value_name = "URL", help_heading = "Target")]
     pub target: Option<String>,
     /// tickcast's native feed (`--feed tcp-listen://HOST:PORT` on the server).
@@ -59,6 +61,48 @@ pub struct Args {
     /// Load a non-loopback target.
     #[arg(long, help_heading = "Target")]
     pub allow_remote: bool,
+    // === TLS ===
+    /// Connect with TLS (rustls, ALPN `http/1.1`); needs `--tls-ca` or `--tls-insecure`. A
+    /// spawned tickcast needs its `--tls-cert` and `--tls-key` after `--`.
+    #[arg(long, help_heading = "TLS")]
+    pub tls: bool,
+    /// PEM file of the roots to trust (a self-signed server certificate is its own root).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls",
+        conflicts_with = "tls_insecure",
+        help_heading = "TLS"
+    )]
+    pub tls_ca: Option<PathBuf>,
+    /// Accept any certificate for any name (the handshake is otherwise real). For benchmarks
+    /// on your own machine only: nothing is authenticated.
+    #[arg(long, requires = "tls", help_heading = "TLS")]
+    pub tls_insecure: bool,
+    /// Name sent as SNI and checked against the certificate.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "localhost",
+        requires = "tls",
+        help_heading = "TLS"
+    )]
+    pub tls_server_name: String,
+    /// Speak HTTP/2 (ALPN `h2`, hyper's client) instead of HTTP/1.1; needs `--tls`. Slow
+    /// clients are HTTP/1.1 only.
+    #[arg(long, requires = "tls", help_heading = "TLS")]
+    pub http2: bool,
+    /// With `--http2`: SSE streams per connection (`--connections` counts streams).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        requires = "http2",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "TLS"
+    )]
+    pub streams_per_connection: u32,
+
     /// Arguments for the spawned tickcast (after `--`).
     #[arg(last = true, value_name = "SERVER ARGS")]
     pub server_args: Vec<String>,
@@ -281,6 +325,33 @@ impl Args {
         if spawn.is_none() && !self.server_args.is_empty() {
             return Err("arguments after `--` are for --spawn-tickcast".into());
         }
+        let tls = self.tls_options()?;
+        if let Some(spawn) = &spawn {
+            // Both mistakes would otherwise show up as every connection failing.
+            let gives = |flag: &str| {
+                spawn
+                    .args
+                    .iter()
+                    .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+            };
+            match (tls.is_some(), gives("--tls-cert") || gives("--config")) {
+                (true, false) => {
+                    return Err(
+                        "with --tls, give the spawned tickcast its certificate after \
+                                `--`: `-- --tls-cert CERT.pem --tls-key KEY.pem`"
+                            .into(),
+                    );
+                }
+                (false, _) if gives("--tls-cert") => {
+                    return Err(
+                        "the spawned tickcast serves TLS (--tls-cert): pass --tls with \
+                                --tls-ca CERT.pem (or --tls-insecure)"
+                            .into(),
+                    );
+                }
+                _ => {}
+            }
+        }
         Ok(Options {
             url: self.target.clone(),
             feed: self.feed,
@@ -291,7 +362,39 @@ impl Args {
             source_ips: self.source_ips,
             progress: !self.no_progress,
             allow_remote: self.allow_remote,
+            tls,
+            streams_per_connection: self.streams_per_connection as usize,
         })
+    }
+
+    /// The TLS settings, if `--tls`; an error if it is not said what to trust, or if the
+    /// target cannot do TLS.
+    fn tls_options(&self) -> Result<Option<TlsOptions>, String> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let trust = match (&self.tls_ca, self.tls_insecure) {
+            (Some(ca), false) => Trust::Ca(ca.clone()),
+            (None, true) => Trust::AnyCertificate,
+            (None, false) => {
+                return Err("--tls needs --tls-ca FILE (the PEM root to trust), or \
+                            --tls-insecure to accept any certificate (benchmarks only)"
+                    .into());
+            }
+            (Some(_), true) => return Err("--tls-ca and --tls-insecure exclude each other".into()),
+        };
+        let scenario = self.scenario();
+        if scenario.target == Target::Nchan {
+            return Err("--tls is for tickcast: the nchan publishers speak plain HTTP".into());
+        }
+        if self.http2 && scenario.slow > 0.0 {
+            return Err("slow clients are HTTP/1.1 only: --slow 0 with --http2".into());
+        }
+        Ok(Some(TlsOptions {
+            server_name: self.tls_server_name.clone(),
+            trust,
+            http2: self.http2,
+        }))
     }
 }
 
@@ -356,6 +459,158 @@ mod tests {
         let options = attach.options(None).unwrap();
         assert_eq!(options.server_pids, vec![5, 6]);
         assert!(options.server_children);
+    }
+
+    #[test]
+    fn tls_flags() {
+        let plain = parse(&[]).options(None).unwrap();
+        assert_eq!(plain.tls, None);
+
+        let tls = parse(&["--tls", "--tls-ca", "c.pem"])
+            .options(None)
+            .unwrap();
+        assert_eq!(
+            tls.tls,
+            Some(TlsOptions {
+                server_name: "localhost".into(),
+                trust: Trust::Ca("c.pem".into()),
+                http2: false,
+            })
+        );
+        let insecure = parse(&["--tls", "--tls-insecure", "--tls-server-name", "127.0.0.1"]);
+        assert_eq!(
+            insecure.options(None).unwrap().tls.unwrap(),
+            TlsOptions {
+                server_name: "127.0.0.1".into(),
+                trust: Trust::AnyCertificate,
+                http2: false,
+            }
+        );
+
+        // --tls must say what to trust, and only one way.
+        let err = parse(&["--tls"]).options(None).unwrap_err();
+        assert!(
+            err.contains("--tls-ca") && err.contains("--tls-insecure"),
+            "{err}"
+        );
+        let refused = |words: &[&str]| {
+            Args::try_parse_from(std::iter::once("tickcast-load").chain(words.iter().copied()))
+                .unwrap_err()
+                .kind()
+        };
+        use clap::error::ErrorKind;
+        assert_eq!(
+            refused(&["--tls", "--tls-ca", "c.pem", "--tls-insecure"]),
+            ErrorKind::ArgumentConflict
+        );
+        // The TLS details without --tls are a mistake, not silently plain.
+        assert_eq!(
+            refused(&["--tls-ca", "c.pem"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            refused(&["--tls-insecure"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            refused(&["--tls-server-name", "x"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        let err = parse(&["--server", "nchan", "--tls", "--tls-insecure"])
+            .options(None)
+            .unwrap_err();
+        assert!(err.contains("nchan"), "{err}");
+    }
+
+    #[test]
+    fn http2_flags() {
+        let options = parse(&[
+            "--tls",
+            "--tls-insecure",
+            "--http2",
+            "--streams-per-connection",
+            "10",
+        ])
+        .options(None)
+        .unwrap();
+        assert!(options.tls.unwrap().http2);
+        assert_eq!(options.streams_per_connection, 10);
+        assert_eq!(
+            parse(&["--tls", "--tls-insecure", "--http2"])
+                .options(None)
+                .unwrap()
+                .streams_per_connection,
+            1
+        );
+        let refused = |words: &[&str]| {
+            Args::try_parse_from(std::iter::once("tickcast-load").chain(words.iter().copied()))
+                .unwrap_err()
+                .kind()
+        };
+        use clap::error::ErrorKind;
+        assert_eq!(refused(&["--http2"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            refused(&["--streams-per-connection", "4"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            refused(&[
+                "--tls",
+                "--tls-insecure",
+                "--http2",
+                "--streams-per-connection",
+                "0"
+            ]),
+            ErrorKind::ValueValidation
+        );
+        let err = parse(&["-s", "slow", "--tls", "--tls-insecure", "--http2"])
+            .options(None)
+            .unwrap_err();
+        assert!(err.contains("slow"), "{err}");
+        assert!(
+            parse(&[
+                "-s",
+                "slow",
+                "--slow",
+                "0",
+                "--tls",
+                "--tls-insecure",
+                "--http2"
+            ])
+            .options(None)
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_spawned_server_and_the_clients_agree_on_tls() {
+        let spawn = |words: &[&str]| {
+            let mut all = vec!["--spawn-tickcast", "/x/tickcast"];
+            all.extend_from_slice(words);
+            parse(&all).options(None)
+        };
+        let options = spawn(&[
+            "--tls",
+            "--tls-ca",
+            "c.pem",
+            "--",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ])
+        .unwrap();
+        assert!(options.tls.is_some());
+        assert_eq!(
+            options.spawn.unwrap().args,
+            vec!["--tls-cert", "c.pem", "--tls-key", "k.pem"]
+        );
+        // A config file may hold the certificate.
+        assert!(spawn(&["--tls", "--tls-insecure", "--", "--config", "t.toml"]).is_ok());
+        let err = spawn(&["--tls", "--tls-ca", "c.pem"]).unwrap_err();
+        assert!(err.contains("--tls-cert"), "{err}");
+        let err = spawn(&["--", "--tls-cert=c.pem", "--tls-key=k.pem"]).unwrap_err();
+        assert!(err.contains("pass --tls"), "{err}");
     }
 
     #[test]

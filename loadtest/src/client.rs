@@ -1,5 +1,12 @@
 //! One SSE client: connect, subscribe, read and account every event, resume when told to.
 //!
+//! It reads a [`Connection`]: plain TCP, or TLS over it with `--tls` ([`crate::transport`]);
+//! the handshake is part of the connect, inside its timeout. With `--http2` it reads instead
+//! the DATA frames of its response body, one frame per poll, on a stream of a connection it
+//! shares with the clients of the same [`FleetConfig::connection_of`]; a storm drops the
+//! stream (`RST_STREAM`) and resumes on a new one. Everything below holds for all of them,
+//! except the slow role, which is HTTP/1.1 only.
+//!
 //! A client task runs on its fleet thread's current-thread runtime. Each poll reads into the
 //! thread's shared buffer (borrowed for that poll only, never across an await) and parses what
 //! arrived right there ([`crate::sse`], [`crate::data`], [`crate::ledger`]): no per-event
@@ -21,8 +28,9 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use http_body_util::Empty;
+use hyper::body::{Body, Incoming};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 
 use crate::clock::epoch_ns;
 use crate::data::TickData;
@@ -32,6 +40,7 @@ use crate::ledger::{EventKind, Ledger};
 use crate::mix::{ClientPlan, Role, Subscription};
 use crate::scenario::{LatencyFrom, Target};
 use crate::sse::{DecodeError, Item, Progress, ResponseDecoder};
+use crate::transport::{self, Connection, Http2};
 
 /// How often a slow client reads its budget.
 const SLOW_TICK: Duration = Duration::from_millis(100);
@@ -47,6 +56,8 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 enum Failure {
     Connect(io::Error),
+    Tls(io::Error),
+    Http2(hyper::Error),
     Io(io::Error),
     Timeout,
     Closed,
@@ -57,6 +68,11 @@ impl Failure {
     fn reason(&self) -> String {
         match self {
             Failure::Connect(err) => format!("connect: {}", err.kind()),
+            Failure::Tls(err) => transport::handshake_failure(err),
+            Failure::Http2(err) => match std::error::Error::source(err) {
+                Some(cause) => format!("http2: {err}: {cause}"),
+                None => format!("http2: {err}"),
+            },
             Failure::Io(err) => format!("io: {}", err.kind()),
             Failure::Timeout => "timeout".to_owned(),
             Failure::Closed => "closed before the response head".to_owned(),
@@ -74,6 +90,14 @@ enum Ended {
     Closed,
     /// A socket error or a malformed stream: this client is done.
     Broken,
+}
+
+/// What a client reads its events from.
+enum Stream {
+    /// An HTTP/1.1 response on its own connection, read with `read()`.
+    Http1(Connection),
+    /// An HTTP/2 response body (the head is through), read frame by frame.
+    Http2(Incoming),
 }
 
 /// What one read did.
@@ -206,7 +230,7 @@ impl Client {
         loop {
             let ended = match self.plan.role {
                 Role::Fast => self.read_fast(&mut stream).await,
-                Role::Slow => self.read_slow(&stream).await,
+                Role::Slow => self.read_slow(&mut stream).await,
                 Role::Paused => std::future::pending::<Ended>().await,
             };
             let measured = match ended {
@@ -248,7 +272,7 @@ impl Client {
 
     /// Reads as fast as events come, until the stream ends or the storm hits (for a client
     /// that takes part in it and has not reconnected yet).
-    async fn read_fast(&mut self, stream: &mut TcpStream) -> Ended {
+    async fn read_fast(&mut self, stream: &mut Stream) -> Ended {
         let storm = self.control.storm.clone();
         let storm = storm.cancelled();
         tokio::pin!(storm);
@@ -271,7 +295,12 @@ impl Client {
     }
 
     /// Reads at most the slow rate: a budget of bytes every [`SLOW_TICK`].
-    async fn read_slow(&mut self, stream: &TcpStream) -> Ended {
+    async fn read_slow(&mut self, stream: &mut Stream) -> Ended {
+        let Stream::Http1(stream) = stream else {
+            // Refused by the flags (`--http2` with slow clients): a whole DATA frame cannot be
+            // read by the budget.
+            return Ended::Broken;
+        };
         let per_tick = (self.config.slow_rate as f64 * SLOW_TICK.as_secs_f64()).max(1.0) as usize;
         let mut ticker = tokio::time::interval(SLOW_TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -293,45 +322,157 @@ impl Client {
     }
 
     /// Connects and reads the response head within the connect timeout.
-    async fn open_bounded(&mut self) -> Result<TcpStream, Failure> {
+    async fn open_bounded(&mut self) -> Result<Stream, Failure> {
         match tokio::time::timeout(self.config.connect_timeout, self.open()).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::Timeout),
         }
     }
 
-    /// Connects, sends the request (with `Last-Event-ID` if there is one), reads the head (and
-    /// accounts whatever events came with it).
-    async fn open(&mut self) -> Result<TcpStream, Failure> {
+    /// Connects (and shakes hands, with TLS), sends the request (with `Last-Event-ID` if there
+    /// is one), reads the head (and accounts whatever events came with it).
+    async fn open(&mut self) -> Result<Stream, Failure> {
+        if self.config.http2_streams.is_some() {
+            return self.open_http2().await;
+        }
         let rcvbuf = (self.plan.role != Role::Fast).then_some(self.config.slow_rcvbuf);
-        let mut stream = self
+        let socket = self
             .config
             .dialer
             .connect(self.plan.index, rcvbuf)
             .await
             .map_err(Failure::Connect)?;
+        let mut stream = match &self.config.tls {
+            None => Connection::Plain(socket),
+            Some(tls) => {
+                let stream = tls.handshake(socket).await.map_err(Failure::Tls)?;
+                self.note_session(&stream);
+                stream
+            }
+        };
         let request = request(&self.config, &self.plan.subscription, &self.last_id);
         stream.write_all(&request).await.map_err(Failure::Io)?;
+        // TLS: the request's record out now. Plain TCP: nothing to do.
+        stream.flush().await.map_err(Failure::Io)?;
         self.decoder = ResponseDecoder::new();
         self.head_done = false;
         while !self.head_done {
             // A slow client reads its head at full speed too: it is small.
-            if let Read::Eof = std::future::poll_fn(|cx| self.poll_read(cx, &mut stream)).await? {
+            if let Read::Eof =
+                std::future::poll_fn(|cx| self.poll_read_http1(cx, &mut stream)).await?
+            {
                 if self.head_done {
                     break;
                 }
                 return Err(Failure::Closed);
             }
         }
-        Ok(stream)
+        Ok(Stream::Http1(stream))
+    }
+
+    /// Opens a stream on the shared HTTP/2 connection (dialing it first if this client is the
+    /// first of its group, or the connection is gone) and waits for the response head.
+    async fn open_http2(&mut self) -> Result<Stream, Failure> {
+        let h2 = self.http2_connection().await?;
+        let path = path(&self.config, &self.plan.subscription);
+        let mut uri = Vec::with_capacity(path.len() + 64);
+        uri.extend_from_slice(b"https://");
+        uri.extend_from_slice(self.config.host.as_bytes());
+        uri.extend_from_slice(&path);
+        let mut request = hyper::Request::get(uri.as_slice())
+            .header(hyper::header::ACCEPT, "text/event-stream")
+            .header(hyper::header::CACHE_CONTROL, "no-cache");
+        if !self.last_id.is_empty() {
+            request = request.header("last-event-id", self.last_id.as_slice());
+        }
+        let request = request.body(Empty::new()).map_err(|_| {
+            Failure::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the stream URL is not a valid URI",
+            ))
+        })?;
+        let response = h2.send(request).await.map_err(Failure::Http2)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(Failure::Response(DecodeError::Status(status)));
+        }
+        self.decoder = ResponseDecoder::body_only();
+        self.head_done = true;
+        Ok(Stream::Http2(response.into_body()))
+    }
+
+    /// The HTTP/2 connection of this client's group: the open one, or a new one dialed now
+    /// (the others of the group wait for it meanwhile).
+    async fn http2_connection(&mut self) -> Result<Http2, Failure> {
+        let index = self.config.connection_of(self.plan.index);
+        let slot = self.local.http2_slot(index);
+        let _dialing = slot.dialing.lock().await;
+        if let Some(h2) = slot.open() {
+            return Ok(h2);
+        }
+        let socket = self
+            .config
+            .dialer
+            .connect(index, None)
+            .await
+            .map_err(Failure::Connect)?;
+        let tls = self
+            .config
+            .tls
+            .as_ref()
+            .expect("HTTP/2 is only ever configured over TLS");
+        let stream = tls.handshake(socket).await.map_err(Failure::Tls)?;
+        self.note_session(&stream);
+        let h2 = Http2::handshake(stream).await.map_err(Failure::Http2)?;
+        slot.set(h2.clone());
+        Ok(h2)
+    }
+
+    /// Keeps the first TLS session's parameters for the report.
+    fn note_session(&self, stream: &Connection) {
+        if self.control.session.get().is_none()
+            && let Some(session) = stream.session()
+        {
+            let _ = self.control.session.set(session);
+        }
+    }
+
+    /// One read of whatever the client reads from.
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &mut Stream,
+    ) -> Poll<Result<Read, Failure>> {
+        match stream {
+            Stream::Http1(connection) => self.poll_read_http1(cx, connection),
+            Stream::Http2(body) => self.poll_frame(cx, body),
+        }
+    }
+
+    /// One DATA frame of an HTTP/2 body, parsed and accounted on the spot (trailers are
+    /// skipped; there are none on an event stream).
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+        body: &mut Incoming,
+    ) -> Poll<Result<Read, Failure>> {
+        match Pin::new(body).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => Poll::Ready(Ok(Read::Eof)),
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Err(Failure::Http2(err))),
+            Poll::Ready(Some(Ok(frame))) => match frame.data_ref() {
+                Some(data) => Poll::Ready(self.account(data)),
+                None => Poll::Ready(Ok(Read::Data)),
+            },
+        }
     }
 
     /// One `read()` as a poll: parsed and accounted on the spot. A read that does not fill the
     /// buffer tells tokio the socket is drained, so an idle socket costs no extra `read()`.
-    fn poll_read(
+    fn poll_read_http1(
         &mut self,
         cx: &mut Context<'_>,
-        stream: &mut TcpStream,
+        stream: &mut Connection,
     ) -> Poll<Result<Read, Failure>> {
         let local = Rc::clone(&self.local);
         let mut buf = local.buf.borrow_mut();
@@ -349,7 +490,7 @@ impl Client {
     }
 
     /// One non-blocking `read()` of at most `limit` bytes (the slow clients' budgeted reads).
-    fn try_read(&mut self, stream: &TcpStream, limit: usize) -> Result<Read, Failure> {
+    fn try_read(&mut self, stream: &mut Connection, limit: usize) -> Result<Read, Failure> {
         let local = Rc::clone(&self.local);
         let mut buf = local.buf.borrow_mut();
         let limit = limit.min(buf.len());
@@ -489,10 +630,31 @@ impl Client {
     }
 }
 
-/// The subscription request of a client.
+/// The HTTP/1.1 subscription request of a client.
 pub fn request(config: &FleetConfig, subscription: &Subscription, last_id: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"GET ");
+    write_path(config, subscription, &mut out);
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(config.host.as_bytes());
+    out.extend_from_slice(b"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n");
+    if !last_id.is_empty() {
+        out.extend_from_slice(b"Last-Event-ID: ");
+        out.extend_from_slice(last_id);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The path (and query) of a client's subscription.
+pub fn path(config: &FleetConfig, subscription: &Subscription) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    write_path(config, subscription, &mut out);
+    out
+}
+
+fn write_path(config: &FleetConfig, subscription: &Subscription, out: &mut Vec<u8>) {
     out.extend_from_slice(config.path_prefix.as_bytes());
     match config.target {
         Target::Tickcast => out.extend_from_slice(b"/v1/stream?symbols="),
@@ -508,7 +670,7 @@ pub fn request(config: &FleetConfig, subscription: &Subscription, last_id: &[u8]
                 if i > 0 {
                     out.push(b',');
                 }
-                config.universe.write_name(symbol, &mut out);
+                config.universe.write_name(symbol, out);
             }
         }
     }
@@ -516,14 +678,4 @@ pub fn request(config: &FleetConfig, subscription: &Subscription, last_id: &[u8]
         out.push(b'&');
         out.extend_from_slice(query.as_bytes());
     }
-    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-    out.extend_from_slice(config.host.as_bytes());
-    out.extend_from_slice(b"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n");
-    if !last_id.is_empty() {
-        out.extend_from_slice(b"Last-Event-ID: ");
-        out.extend_from_slice(last_id);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out
 }

@@ -8,7 +8,7 @@
 //! then hand their stats back through their join handles.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -26,6 +26,7 @@ use crate::ledger::{Integrity, LedgerRules};
 use crate::mix::{Class, ClientPlan, Role};
 use crate::scenario::{LatencyFrom, Target};
 use crate::schedule::Burst;
+use crate::transport::{Http2Slot, Session, TlsClient};
 use crate::universe::{Interner, Universe};
 
 /// Size of each thread's read buffer: one `read()` takes at most this much.
@@ -68,6 +69,18 @@ pub struct FleetConfig {
     pub stream_query: Option<String>,
     /// Where connections go.
     pub dialer: Dialer,
+    /// TLS over each connection (`None`: plain TCP).
+    pub tls: Option<TlsClient>,
+    /// HTTP/2 (over `tls`) with this many SSE streams per connection; `None`: HTTP/1.1.
+    pub http2_streams: Option<usize>,
+}
+
+impl FleetConfig {
+    /// The connection a client's streams go over: its own (HTTP/1.1), or the one it shares
+    /// with the clients of the same `index / streams` (HTTP/2).
+    pub fn connection_of(&self, client: usize) -> usize {
+        client / self.http2_streams.unwrap_or(1).max(1)
+    }
 }
 
 /// What the runner and the clients share while the run goes on.
@@ -87,6 +100,8 @@ pub struct Control {
     pub settled: AtomicUsize,
     /// Clients whose first connection got a 200 head.
     pub connected: AtomicUsize,
+    /// What the first successful TLS handshake agreed on (for the report).
+    pub session: OnceLock<Session>,
 }
 
 impl Control {
@@ -269,6 +284,15 @@ pub struct Local {
     pub counters: Arc<ThreadCounters>,
     /// Limits connection attempts in flight on this thread.
     pub gate: Semaphore,
+    /// HTTP/2: the connections of this thread's clients, by [`FleetConfig::connection_of`].
+    pub http2: RefCell<HashMap<usize, Rc<Http2Slot>>>,
+}
+
+impl Local {
+    /// The HTTP/2 connection slot of `connection` (made empty on first use).
+    pub fn http2_slot(&self, connection: usize) -> Rc<Http2Slot> {
+        Rc::clone(self.http2.borrow_mut().entry(connection).or_default())
+    }
 }
 
 /// The running fleet.
@@ -287,10 +311,15 @@ impl Fleet {
         control: Arc<Control>,
         threads: usize,
     ) -> io::Result<Fleet> {
-        let threads = threads.clamp(1, plans.len().max(1));
+        let connections = plans
+            .len()
+            .div_ceil(config.http2_streams.unwrap_or(1).max(1));
+        let threads = threads.clamp(1, connections.max(1));
         let mut dealt: Vec<Vec<ClientPlan>> = (0..threads).map(|_| Vec::new()).collect();
-        for (i, plan) in plans.into_iter().enumerate() {
-            dealt[i % threads].push(plan);
+        for plan in plans {
+            // Round robin by connection: the streams of an HTTP/2 connection share a thread
+            // (with HTTP/1.1, connection = client).
+            dealt[config.connection_of(plan.index) % threads].push(plan);
         }
         let per_thread_gate = config.connect_concurrency.div_ceil(threads).max(1);
         let mut handles = Vec::with_capacity(threads);
@@ -312,6 +341,7 @@ impl Fleet {
                         interner: RefCell::new(Interner::new(&config.universe)),
                         counters: thread_counters,
                         gate: Semaphore::new(per_thread_gate),
+                        http2: RefCell::new(HashMap::new()),
                     });
                     let tasks = tokio::task::LocalSet::new();
                     tasks.block_on(&runtime, async {

@@ -11,7 +11,8 @@
 //!   [`feeder`] sends them on time over tickcast's TCP feed or as nchan POSTs, stamping each
 //!   with its *scheduled* time so a backlog shows up as latency.
 //! - [`fleet`] runs the clients on one current-thread runtime per thread; each [`client`]
-//!   connects through [`dial`] (several loopback source addresses past one address's ports),
+//!   connects through [`dial`] (several loopback source addresses past one address's ports)
+//!   and, with `--tls`, [`transport`] (rustls over that socket),
 //!   parses its stream incrementally ([`sse`]: head, chunked body, events; [`data`]: the tick
 //!   fields) and checks it ([`ledger`]: gaps, duplicates, reorders; [`latency`]: histograms).
 //! - [`procfs`] reads the server's CPU and RSS from `/proc`; [`report`] merges everything into
@@ -44,4 +45,5 @@ pub mod scenario;
 pub mod schedule;
 pub mod server;
 pub mod sse;
+pub mod transport;
 pub mod universe;

@@ -13,6 +13,7 @@ use crate::latency::LatencySummary;
 use crate::ledger::Integrity;
 use crate::mix::Class;
 use crate::scenario::{Scenario, Target};
+use crate::transport::Session;
 
 /// Durations as seconds (f64) in JSON.
 pub mod seconds {
@@ -64,6 +65,21 @@ pub struct TargetReport {
     pub feed: Option<String>,
     /// Whether the load tester started the server itself.
     pub spawned: bool,
+    /// The clients' TLS (`null`: plain TCP).
+    pub tls: Option<TlsReport>,
+}
+
+/// TLS as the clients spoke it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TlsReport {
+    /// SNI and the name the certificate was checked for.
+    pub server_name: String,
+    /// Whether the certificate was checked (`false`: `--tls-insecure`).
+    pub verified: bool,
+    /// What the first connection's handshake agreed on (`null`: no handshake succeeded).
+    pub session: Option<Session>,
+    /// HTTP/2: SSE streams per connection (`null`: HTTP/1.1, one stream per connection).
+    pub streams_per_connection: Option<usize>,
 }
 
 /// Connection setup.
@@ -353,6 +369,32 @@ impl Report {
                 (None, _) => String::new(),
             }
         );
+        if let Some(tls) = &self.target.tls {
+            let session = match &tls.session {
+                Some(session) => format!(
+                    "{}, {}, ALPN {}",
+                    session.version,
+                    session.cipher_suite,
+                    session.alpn.as_deref().unwrap_or("none")
+                ),
+                None => "no handshake succeeded".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "tls          {session}{}; server name {}{}",
+                match tls.streams_per_connection {
+                    None => String::new(),
+                    Some(1) => ", 1 stream per connection".to_owned(),
+                    Some(n) => format!(", {n} streams per connection"),
+                },
+                tls.server_name,
+                if tls.verified {
+                    ""
+                } else {
+                    " (certificate NOT verified: --tls-insecure)"
+                }
+            );
+        }
         let _ = writeln!(
             out,
             "load         {} connections, mix {}, k {}, {} symbols, {} ticks/s{}, {:.0} s",
@@ -642,6 +684,7 @@ mod tests {
                 url: "http://127.0.0.1:1".into(),
                 feed: Some("127.0.0.1:2".into()),
                 spawned: true,
+                tls: None,
             },
             connections: ConnectionsReport {
                 requested: 4,

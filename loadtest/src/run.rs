@@ -30,11 +30,12 @@ use crate::mix::{MixSettings, plan_clients};
 use crate::procfs::{self, Processes, Usage};
 use crate::report::{
     ConnectionsReport, DeliveryReport, FeedReport, LoadGeneratorReport, Report, ResumeReport,
-    ServerReport, ServerSample, TargetReport, Verdict, group_reports,
+    ServerReport, ServerSample, TargetReport, TlsReport, Verdict, group_reports,
 };
 use crate::scenario::{InvalidScenario, Scenario, Target};
 use crate::schedule::{PlanSettings, TickPlan};
 use crate::server::{SpawnError, SpawnSpec, SpawnedServer};
+use crate::transport::{TlsClient, TlsError, TlsOptions, Trust};
 use crate::universe::Universe;
 
 /// How often the runner wakes to update progress and check deadlines.
@@ -55,9 +56,18 @@ pub enum RunError {
     /// The scenario's settings contradict each other.
     #[error(transparent)]
     Scenario(#[from] InvalidScenario),
-    /// The target URL is not `http://HOST:PORT[/prefix]`.
-    #[error("bad target URL {0:?}: expected http://HOST:PORT[/prefix]")]
+    /// The target URL is not `http[s]://HOST:PORT[/prefix]`.
+    #[error("bad target URL {0:?}: expected http://HOST:PORT[/prefix] (https:// with --tls)")]
     Url(String),
+    /// An `https://` target without `--tls`.
+    #[error("target {0}: an https:// URL needs --tls (with --tls-ca or --tls-insecure)")]
+    HttpsWithoutTls(String),
+    /// An `http://` target with `--tls`.
+    #[error("target {0}: with --tls, write the target as https://")]
+    HttpWithTls(String),
+    /// The TLS client cannot be set up (CA file, server name).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The target is not on this machine and `--allow-remote` was not given.
     #[error("target {0} is not a loopback address (pass --allow-remote to load a remote server)")]
     Remote(SocketAddr),
@@ -105,6 +115,10 @@ pub struct Options {
     pub progress: bool,
     /// Allow a non-loopback target.
     pub allow_remote: bool,
+    /// Connect with TLS (`None`: plain TCP).
+    pub tls: Option<TlsOptions>,
+    /// With HTTP/2: SSE streams per connection (0 or 1: one each).
+    pub streams_per_connection: usize,
 }
 
 /// The base URL of the target, split.
@@ -116,12 +130,18 @@ pub struct TargetUrl {
     pub host: String,
     /// Path prefix without a trailing slash (usually empty).
     pub path_prefix: String,
+    /// `https://`.
+    pub tls: bool,
 }
 
-/// Parses `http://HOST:PORT[/prefix]`.
+/// Parses `http://HOST:PORT[/prefix]` or `https://...`.
 pub fn parse_url(url: &str) -> Result<TargetUrl, RunError> {
     let bad = || RunError::Url(url.to_owned());
-    let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+    let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (false, rest),
+        (None, Some(rest)) => (true, rest),
+        (None, None) => return Err(bad()),
+    };
     let (authority, path) = match rest.find('/') {
         Some(slash) => (&rest[..slash], &rest[slash..]),
         None => (rest, ""),
@@ -138,6 +158,7 @@ pub fn parse_url(url: &str) -> Result<TargetUrl, RunError> {
         addr,
         host: authority.to_owned(),
         path_prefix: path.trim_end_matches('/').to_owned(),
+        tls,
     })
 }
 
@@ -163,6 +184,9 @@ pub fn run(scenario: &Scenario, options: &Options) -> Result<Report, RunError> {
     {
         return Err(RunError::Descriptors { needed, limit });
     }
+    // Read the CA before a server is started for nothing.
+    let tls = options.tls.as_ref().map(TlsClient::new).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
 
     // === Server ===
     let feeds = scenario.feeds();
@@ -171,16 +195,21 @@ pub fn run(scenario: &Scenario, options: &Options) -> Result<Report, RunError> {
         None => None,
     };
     let url = match &spawned {
-        Some(server) => format!("http://{}", server.http),
+        Some(server) => format!("{scheme}://{}", server.http),
         None => options.url.clone().unwrap_or_else(|| {
-            match scenario.target {
-                Target::Tickcast => "http://127.0.0.1:8080",
-                Target::Nchan => "http://127.0.0.1:8090",
-            }
-            .to_owned()
+            let port = match scenario.target {
+                Target::Tickcast => 8080,
+                Target::Nchan => 8090,
+            };
+            format!("{scheme}://127.0.0.1:{port}")
         }),
     };
     let target = parse_url(&url)?;
+    match (target.tls, tls.is_some()) {
+        (true, false) => return Err(RunError::HttpsWithoutTls(url)),
+        (false, true) => return Err(RunError::HttpWithTls(url)),
+        _ => {}
+    }
     if !target.addr.ip().is_loopback() && !options.allow_remote {
         return Err(RunError::Remote(target.addr));
     }
@@ -273,6 +302,12 @@ pub fn run(scenario: &Scenario, options: &Options) -> Result<Report, RunError> {
         last_event_id: scenario.last_event_id.clone(),
         stream_query: scenario.stream_query.clone(),
         dialer,
+        http2_streams: options
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.http2)
+            .then_some(options.streams_per_connection.max(1)),
+        tls,
     });
     let control = Arc::new(Control::default());
     if feeds {
@@ -525,6 +560,12 @@ pub fn run(scenario: &Scenario, options: &Options) -> Result<Report, RunError> {
                 FeedTarget::Nchan { .. } => None,
             }),
             spawned: options.spawn.is_some(),
+            tls: options.tls.as_ref().map(|tls| TlsReport {
+                server_name: tls.server_name.clone(),
+                verified: tls.trust != Trust::AnyCertificate,
+                session: control.session.get().cloned(),
+                streams_per_connection: config.http2_streams,
+            }),
         },
         connections: ConnectionsReport {
             requested: scenario.connections,
@@ -667,14 +708,19 @@ mod tests {
             (url.host.as_str(), url.path_prefix.as_str()),
             ("127.0.0.1:8080", "")
         );
+        assert!(!url.tls);
         let url = parse_url("http://localhost:8090/nchan/").unwrap();
         assert!(url.addr.ip().is_loopback());
         assert_eq!(url.path_prefix, "/nchan");
+        let url = parse_url("https://127.0.0.1:8443").unwrap();
+        assert!(url.tls);
+        assert_eq!(url.host, "127.0.0.1:8443");
         for bad in [
             "127.0.0.1:80",
             "http://",
             "http://host",
-            "https://127.0.0.1:1",
+            "https://127.0.0.1",
+            "ftp://127.0.0.1:1",
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }

@@ -297,6 +297,235 @@ fn a_reconnect_storm_resumes_without_gaps_or_duplicates() {
     drop(server);
 }
 
+/// A self-signed certificate for `localhost` and `127.0.0.1` in its own directory, removed on
+/// drop; the certificate is also the root the clients trust.
+struct TestCert {
+    dir: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TestCert {
+    fn new(name: &str) -> TestCert {
+        let dir =
+            std::env::temp_dir().join(format!("tickcast-load-smoke-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("certificate directory");
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("rcgen makes a self-signed certificate");
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
+        std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
+        TestCert { dir, cert, key }
+    }
+
+    fn path(path: &Path) -> &str {
+        path.to_str().expect("a UTF-8 temp path")
+    }
+}
+
+impl Drop for TestCert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn a_tls_firehose_gets_every_tick_of_a_spawned_tls_server() {
+    let cert = TestCert::new("tls");
+    let started = Instant::now();
+    let (report, output) = load(&[
+        "--spawn-tickcast",
+        tickcast().to_str().expect("UTF-8 path"),
+        "--tls",
+        "--tls-ca",
+        TestCert::path(&cert.cert),
+        "--connections",
+        "110",
+        "--mix",
+        "firehose",
+        // Slow and paused clients over TLS too (budgeted reads, a reader that stops); only the
+        // fast ones must be clean.
+        "--slow",
+        "0.05",
+        "--paused",
+        "0.05",
+        "--symbols",
+        "20",
+        "--rate",
+        "200",
+        "--duration",
+        "2s",
+        "--drain-timeout",
+        "10s",
+        "--threads",
+        "2",
+        "--",
+        "--tls-cert",
+        TestCert::path(&cert.cert),
+        "--tls-key",
+        TestCert::path(&cert.key),
+        "--ring-capacity",
+        "65536",
+    ]);
+    assert_clean(&report, &output, 110);
+    let tls = &report["target"]["tls"];
+    assert_eq!(tls["verified"], true, "{tls:#}");
+    assert_eq!(tls["session"]["alpn"], "http/1.1", "{tls:#}");
+    assert!(
+        report["target"]["url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("https://127.0.0.1:")),
+        "{:#}",
+        report["target"]
+    );
+    let planned = report["feed"]["ticks_planned"].as_u64().unwrap();
+    let fairness = &group(&report, "steady")["fairness"][0];
+    assert_eq!(
+        (fairness["min"].as_u64(), fairness["max"].as_u64()),
+        (Some(planned), Some(planned)),
+        "{fairness:#}"
+    );
+    assert_eq!(group(&report, "steady")["sequences"]["distinct"], 1);
+    assert!(group(&report, "slow")["connections"].as_u64().unwrap() > 0);
+    assert!(group(&report, "paused")["connections"].as_u64().unwrap() > 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the TLS run took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn http2_streams_share_connections_and_resume_without_gaps() {
+    let cert = TestCert::new("h2");
+    let started = Instant::now();
+    let (report, output) = load(&[
+        "--spawn-tickcast",
+        tickcast().to_str().expect("UTF-8 path"),
+        "--tls",
+        "--tls-ca",
+        TestCert::path(&cert.cert),
+        "--http2",
+        "--streams-per-connection",
+        "10",
+        "--connections",
+        "100",
+        "--mix",
+        "firehose=0.5,uniform=0.5",
+        "-k",
+        "5",
+        "--paused",
+        "0.05",
+        "--symbols",
+        "20",
+        "--rate",
+        "200",
+        // The storm drops streams (RST_STREAM), not connections; they resume on new streams.
+        "--reconnect",
+        "0.3",
+        "--reconnect-at",
+        "1s",
+        "--duration",
+        "4s",
+        "--drain-timeout",
+        "10s",
+        "--threads",
+        "2",
+        "--",
+        "--tls-cert",
+        TestCert::path(&cert.cert),
+        "--tls-key",
+        TestCert::path(&cert.key),
+        "--ring-capacity",
+        "65536",
+    ]);
+    assert_clean(&report, &output, 100);
+    let tls = &report["target"]["tls"];
+    assert_eq!(tls["session"]["alpn"], "h2", "{tls:#}");
+    assert_eq!(tls["streams_per_connection"], 10, "{tls:#}");
+    let reconnects = &report["connections"]["reconnects"];
+    assert_eq!(reconnects["attempted"], reconnects["ok"], "{reconnects:#}");
+    assert!(reconnects["ok"].as_u64().unwrap() > 0, "{reconnects:#}");
+    let reconnecting = group(&report, "reconnecting");
+    assert_eq!(reconnecting["clean"], true, "{reconnecting:#}");
+    assert_eq!(group(&report, "steady")["sequences"]["distinct"], 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the HTTP/2 run took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn tls_that_cannot_work_is_refused_or_reported() {
+    let cert = TestCert::new("refused");
+    let other = TestCert::new("stranger");
+    // --tls without saying what to trust: a flag error, before anything starts.
+    let output = Command::new(env!("CARGO_BIN_EXE_tickcast-load"))
+        .args(["--tls", "--target", "https://127.0.0.1:9"])
+        .output()
+        .expect("run tickcast-load");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--tls-ca"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A server whose certificate is not the trusted one: every connection fails, by name.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tickcast-load"))
+        .args(["--json", "-", "--no-progress", "--spawn-tickcast"])
+        .arg(tickcast())
+        .args(["--tls", "--tls-ca", TestCert::path(&other.cert)])
+        .args([
+            "-c",
+            "5",
+            "--rate",
+            "0",
+            "-d",
+            "0.2",
+            "--connect-timeout",
+            "5s",
+        ])
+        .args(["--", "--tls-cert", TestCert::path(&cert.cert)])
+        .args(["--tls-key", TestCert::path(&cert.key)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tickcast-load");
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while child.try_wait().expect("wait").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "tickcast-load ran past {RUN_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("collect output");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "no JSON report ({err})\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert_eq!(
+        report["connections"]["failed"], 5,
+        "{:#}",
+        report["connections"]
+    );
+    let failures = report["connections"]["failures"].as_object().unwrap();
+    assert!(
+        failures
+            .keys()
+            .all(|reason| reason.starts_with("tls: invalid peer certificate")),
+        "{failures:#?}"
+    );
+    assert_eq!(report["target"]["tls"]["session"], Value::Null);
+}
+
 #[test]
 fn a_contradictory_scenario_is_refused_before_anything_starts() {
     let output = Command::new(env!("CARGO_BIN_EXE_tickcast-load"))

@@ -77,6 +77,18 @@ impl ResponseDecoder {
         }
     }
 
+    /// A decoder for a body whose head was read elsewhere (HTTP/2: hyper read the HEADERS
+    /// frame, and the DATA frames are the event stream itself); it runs until the stream ends,
+    /// which the caller sees.
+    pub fn body_only() -> Self {
+        Self {
+            head: None,
+            body: Body::UntilClose,
+            events: EventParser::new(),
+            ended: false,
+        }
+    }
+
     /// The id of the last dispatched event, or of the last id-only block (for `Last-Event-ID`
     /// on a reconnect); see [`EventParser::last_id`].
     pub fn last_id(&self) -> &[u8] {
@@ -232,6 +244,21 @@ mod tests {
             let (out, progress) = decode_split(response, a, response.len());
             assert_eq!(out.len(), 2, "split at {a}");
             assert_eq!(progress, Progress::Streaming);
+        }
+    }
+
+    #[test]
+    fn a_body_only_decoder_reads_events_from_the_first_byte() {
+        let body = b"retry: 2000\n\nid: 10\nevent: tick\ndata: {\"seq\":10}\n\n";
+        for a in 0..=body.len() {
+            let mut decoder = ResponseDecoder::body_only();
+            let mut out = Vec::new();
+            for piece in [&body[..a], &body[a..]] {
+                let progress = decoder.feed(piece, &mut |item| out.push(own(item)));
+                assert_eq!(progress, Ok(Progress::Streaming));
+            }
+            assert_eq!(out.len(), 2, "split at {a}");
+            assert_eq!(decoder.last_id(), b"10");
         }
     }
 
