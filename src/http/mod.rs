@@ -372,7 +372,16 @@ async fn serve_tls(
     let Some((stream, protocol)) = tls.accept(stream, handshake, &stop).await else {
         return;
     };
+    // A connection that completes its handshake and then asks nothing is let go after the idle
+    // timeout (hyper's HTTP/2 server has no header-read timeout of its own).
+    let idle = Idle {
+        after: limits.idle_timeout,
+        asked: Rc::new(Cell::new(false)),
+        limits: http.limits.clone(),
+    };
+    let asked = idle.asked.clone();
     let service = hyper::service::service_fn(move |request| {
+        asked.set(true);
         let response = respond(request, &http, &shard, &Delivery::Frames, refusal);
         async move { Ok::<_, Infallible>(response) }
     });
@@ -385,11 +394,11 @@ async fn serve_tls(
                 .max_header_list_size(head_buffer(&limits) as u32)
                 .max_send_buf_size(H2_SEND_BUF_BYTES);
             let connection = builder.serve_connection(io, service);
-            until_closed(connection, &stop, |c| c.graceful_shutdown()).await
+            until_closed(connection, &stop, idle, |c| c.graceful_shutdown()).await
         }
         Protocol::Http1 => {
             let connection = http1_builder(&limits).serve_connection(io, service);
-            until_closed(connection, &stop, |c| c.graceful_shutdown()).await
+            until_closed(connection, &stop, idle, |c| c.graceful_shutdown()).await
         }
     };
     if let Err(error) = result {
@@ -398,23 +407,52 @@ async fn serve_tls(
     }
 }
 
-/// Drives a hyper connection to its end; when `stop` fires first, begins its graceful shutdown
-/// (no new requests, HTTP/2 `GOAWAY`) and lets the open streams end after their queues.
+/// The idle rule of a TLS connection: no request within `after` of the handshake ends it.
+struct Idle {
+    after: Duration,
+    /// Set by the service on the first request.
+    asked: Rc<Cell<bool>>,
+    limits: Arc<Limits>,
+}
+
+/// Drives a hyper connection to its end; when `stop` fires first, or `idle.after` passes
+/// without a request, begins its graceful shutdown (no new requests, HTTP/2 `GOAWAY`) and lets
+/// the open streams end after their queues.
 async fn until_closed<C>(
     connection: C,
     stop: &CancellationToken,
+    idle: Idle,
     graceful_shutdown: impl FnOnce(Pin<&mut C>),
 ) -> hyper::Result<()>
 where
     C: Future<Output = hyper::Result<()>>,
 {
     let mut connection = std::pin::pin!(connection);
+    let quiet = async {
+        tokio::time::sleep(idle.after).await;
+        if idle.asked.get() {
+            // It asked: from now on only `stop` ends it early.
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
         result = connection.as_mut() => return result,
         _ = stop.cancelled() => graceful_shutdown(connection.as_mut()),
+        _ = quiet => {
+            idle.limits.count(Refusal::Idle);
+            graceful_shutdown(connection.as_mut());
+            // It has no stream to finish; an HTTP/2 peer that does not answer the GOAWAY's
+            // ping would keep it open: drop it after a moment.
+            return tokio::time::timeout(IDLE_GOAWAY_GRACE, connection)
+                .await
+                .unwrap_or(Ok(()));
+        }
     }
     connection.await
 }
+
+/// How long an idle TLS connection may take to close after its GOAWAY.
+const IDLE_GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
 /// Runs hyper's HTTP/2 stream tasks on the shard's `LocalSet`: their bodies hold the shard's
 /// `Rc`, so they stay on its thread (and are not `Send`).

@@ -362,3 +362,38 @@ fn bad_tls_settings_stop_the_start_with_a_clear_error() {
     let (_, stderr) = refused(&["--tls-cert", &path(&garbage), "--tls-key", &key_file]);
     assert!(stderr.contains("garbage.pem"), "names the file: {stderr}");
 }
+
+#[tokio::test]
+async fn an_http2_connection_that_never_asks_is_let_go_after_the_idle_timeout() {
+    use tokio::io::AsyncReadExt;
+    within(TEST_TIMEOUT, async {
+        let cert = TestCert::new("idle-h2");
+        let mut args = FEED.to_vec();
+        args.extend(["--idle-timeout", "1s"]);
+        let server = Server::start_tls(&args, &cert).await;
+        let mut tls = cert.trust().connect(server.http, &[b"h2"]).await;
+        let started = Instant::now();
+        let mut buf = [0u8; 4096];
+        // The server's SETTINGS, then GOAWAY and the end of the connection.
+        let closed = tokio::time::timeout(Duration::from_secs(8), async {
+            loop {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "an idle HTTP/2 connection stayed open");
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+        let idle = server
+            .metric("tickcast_http_refusals_total", &[("reason", "idle")])
+            .await;
+        assert_eq!(idle, 1.0);
+    })
+    .await;
+}
