@@ -852,3 +852,64 @@ async fn without_auth_no_token_is_needed_and_the_start_up_log_says_so() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sighup_re_reads_the_jwks_and_a_retired_key_stops_working() {
+    within(TEST_TIMEOUT, async {
+        // A JWKS of our own, which the test rewrites: both fixture keys first.
+        let dir = std::env::temp_dir().join(format!("tickcast-jwks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("jwks.json");
+        let both: Value = serde_json::from_str(
+            &std::fs::read_to_string(auth::key_file(JWKS)).expect("read the JWKS fixture"),
+        )
+        .expect("the JWKS fixture is JSON");
+        std::fs::write(&path, both.to_string()).expect("write the JWKS");
+        let path_text = path.display().to_string();
+        let server = Server::tcp_with(&["--auth", "jwt", "--jwks", &path_text]).await;
+        let signed = |key: &str, kid: &str| {
+            mint(
+                key,
+                &MintRequest {
+                    kid: Some(kid.to_owned()),
+                    ..request("alice", &["A"], HOUR)
+                },
+            )
+        };
+        let rsa = signed(RSA_PRIVATE, JWKS_RSA_KID);
+        let ec = signed(EC_PRIVATE, JWKS_EC_KID);
+        assert_eq!(server.get_as("/v1/symbols", &rsa).await.status(), 200);
+        assert_eq!(server.get_as("/v1/symbols", &ec).await.status(), 200);
+
+        // Retire the RSA key: keep only the EC one, and signal.
+        let mut only_ec = both.clone();
+        let keys = only_ec["keys"].as_array_mut().expect("a keys array");
+        keys.retain(|key| key["kid"] == JWKS_EC_KID);
+        assert_eq!(keys.len(), 1);
+        std::fs::write(&path, only_ec.to_string()).expect("rewrite the JWKS");
+        server.hangup();
+        eventually("the retired key to be refused", EVENT_TIMEOUT, || async {
+            (server.get_as("/v1/symbols", &rsa).await.status() == 401).then_some(())
+        })
+        .await;
+        assert_error(
+            &server.get_as("/v1/symbols", &rsa).await,
+            401,
+            "token_unknown_key",
+        );
+        assert_eq!(server.get_as("/v1/symbols", &ec).await.status(), 200);
+
+        // A broken file on the next signal keeps the keys in force.
+        std::fs::write(&path, "{not json").expect("break the JWKS");
+        server.hangup();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(server.get_as("/v1/symbols", &ec).await.status(), 200);
+        assert_error(
+            &server.get_as("/v1/symbols", &rsa).await,
+            401,
+            "token_unknown_key",
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
