@@ -104,7 +104,9 @@ pub async fn run(
         Some(verifier) => Gate::jwt(verifier.clone(), config.jwt_cookie.clone()),
         None => Gate::open(),
     };
-    let http = Http::new(config.http_settings(), gate, synthetic, config.shards)?;
+    let http_settings = config.http_settings();
+    let plain = http_settings.tls.is_none();
+    let http = Http::new(http_settings, gate, synthetic, config.shards)?;
     // Installed before the ready line: from then on SIGHUP reloads instead of ending the
     // process (its default action).
     let hangups = signal(SignalKind::hangup()).map_err(|source| ServerError::Spawn {
@@ -245,7 +247,7 @@ pub async fn run(
             tracing::info!(keys = %auth.keys.path().display(), "--auth jwt: every stream needs a token")
         }
     }
-    if config.http_settings().tls.is_none() {
+    if plain {
         tracing::info!("no --tls-cert: plain HTTP (terminate TLS in front, or give a certificate)");
     }
 

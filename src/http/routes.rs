@@ -104,6 +104,14 @@ fn header_bytes(request: &Request<Incoming>) -> usize {
         .sum()
 }
 
+/// Bytes of a request target as sent, without formatting it again.
+fn target_len(uri: &hyper::Uri) -> usize {
+    match uri.path_and_query() {
+        Some(target) => target.as_str().len(),
+        None => uri.to_string().len(),
+    }
+}
+
 /// Answers one request: the route for its path, or a JSON error; CORS headers added for an
 /// allowed origin.
 pub fn route(
@@ -117,7 +125,7 @@ pub fn route(
         || header_bytes(&request) > limits.max_header_bytes
     {
         Some(Refusal::HeadersTooLarge)
-    } else if request.uri().to_string().len() > limits.max_url_bytes {
+    } else if target_len(request.uri()) > limits.max_url_bytes {
         Some(Refusal::UrlTooLong)
     } else {
         None

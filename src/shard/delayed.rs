@@ -7,7 +7,8 @@
 //! next sequence and queues the events whose receive time is at least `delay` old, stopping at
 //! the first one that is not (so order is kept even if receive times are not quite monotone:
 //! a tick may then wait a little longer, never less). The shard's housekeeping wakes delayed
-//! streams every [`DELAYED_WAKE_EVERY`].
+//! streams every [`DELAYED_WAKE_EVERY`] while it has any (the first delayed stream of an idle
+//! shard may wait up to a second more for its first wake-up).
 //!
 //! What the ring must hold: everything received in the last `delay` plus the reconnect slack,
 //! i.e. `--resume-window` (and `--ring-capacity` at the tick rate) at least the longest

@@ -238,7 +238,9 @@ async fn housekeeping(shard: Rc<ShardState>, stop: CancellationToken) {
                 // Authorizations end within a second of their `exp`.
                 shard.expire_due(crate::clock::now_ns());
             }
-            _ = delayed.tick() => if shard.has_delayed() { shard.wake_delayed() },
+            // Only while the shard has delayed streams: an idle shard is not woken ten times a
+            // second for nothing (the branch is re-armed within the next second's merge).
+            _ = delayed.tick(), if shard.has_delayed() => shard.wake_delayed(),
             _ = sample.tick(), if clock.is_some() => {
                 if let Some(busy) = clock.as_mut().and_then(|c| c.busy()) {
                     let now = window.observe(busy);
