@@ -76,6 +76,67 @@ impl Frame {
     }
 }
 
+/// Why bytes from another node are not a frame ([`Frame::from_wire`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The offsets do not cut the bytes into snapshot head, tick head and data.
+    #[error("frame offsets out of bounds")]
+    Offsets,
+    /// A part does not read as the one [`FrameArena::encode`] writes for this sequence.
+    #[error("frame is not an encoded event of its sequence")]
+    Malformed,
+}
+
+impl Frame {
+    /// The frame another node encoded (`bytes` with its two offsets, from
+    /// [`Frame::wire_parts`]), checked to be exactly what [`FrameArena::encode`] writes for
+    /// sequence `seq`: both `id:` lines name `seq`, the event lines are `snapshot` and `tick`,
+    /// and the data is one `data: {...}` line ended by a blank line. A frame that passes can
+    /// be sent to a browser as it is: it cannot end the event early or smuggle another one in.
+    pub fn from_wire(
+        bytes: Bytes,
+        tick_start: u16,
+        data_start: u16,
+        seq: Seq,
+    ) -> Result<Frame, FrameError> {
+        let (tick, data) = (usize::from(tick_start), usize::from(data_start));
+        if tick > data || data > bytes.len() {
+            return Err(FrameError::Offsets);
+        }
+        let mut num = itoa::Buffer::new();
+        let id = num.format(seq).as_bytes();
+        let head_is = |part: &[u8], event: &[u8]| {
+            part.len() == 4 + id.len() + event.len()
+                && part.starts_with(b"id: ")
+                && &part[4..4 + id.len()] == id
+                && part.ends_with(event)
+        };
+        let body = &bytes[data..];
+        let json_ok = body.len() >= 10
+            && body.starts_with(b"data: {")
+            && body.ends_with(b"}\n\n")
+            && !body[..body.len() - 2]
+                .iter()
+                .any(|&b| b == b'\n' || b == b'\r');
+        if !head_is(&bytes[..tick], b"\nevent: snapshot\n")
+            || !head_is(&bytes[tick..data], b"\nevent: tick\n")
+            || !json_ok
+        {
+            return Err(FrameError::Malformed);
+        }
+        Ok(Frame {
+            bytes,
+            tick_start,
+            data_start,
+        })
+    }
+
+    /// The whole run of bytes and its two offsets, for [`Frame::from_wire`] on another node.
+    pub fn wire_parts(&self) -> (&[u8], u16, u16) {
+        (&self.bytes, self.tick_start, self.data_start)
+    }
+}
+
 /// Where the sequencer writes frames: a chunk of memory cut into one run per frame.
 pub struct FrameArena {
     buf: BytesMut,
@@ -173,6 +234,41 @@ mod tests {
 
     fn dec(s: &str) -> Option<Decimal> {
         Some(Decimal::parse(s.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_frame_crosses_the_wire_unchanged_and_forgeries_do_not() {
+        let tick = Tick::trade(
+            Symbol::new("BTCUSDT").unwrap(),
+            Decimal::new(6_183_763, 2).unwrap(),
+            None,
+            1,
+            2,
+        );
+        let frame = Frame::encode(42, 7, &tick);
+        let (bytes, t, d) = frame.wire_parts();
+        let copy = Frame::from_wire(Bytes::copy_from_slice(bytes), t, d, 42).unwrap();
+        assert_eq!(copy.tick(), frame.tick());
+        assert_eq!(copy.snapshot_head(), frame.snapshot_head());
+        assert_eq!(copy.json(), frame.json());
+        // Another sequence, swapped or out-of-range offsets, injected lines: all refused.
+        let wire = |b: &[u8], t, d, seq| Frame::from_wire(Bytes::copy_from_slice(b), t, d, seq);
+        assert_eq!(wire(bytes, t, d, 43).unwrap_err(), FrameError::Malformed);
+        assert_eq!(wire(bytes, d, t, 42).unwrap_err(), FrameError::Offsets);
+        assert_eq!(
+            wire(bytes, t, bytes.len() as u16 + 1, 42).unwrap_err(),
+            FrameError::Offsets
+        );
+        assert!(wire(bytes, t + 1, d, 42).is_err());
+        let text = std::str::from_utf8(bytes).unwrap();
+        let injected = text.replace("\"kind\"", "\"x\":1}\n\nevent: tick\ndata: {\"kind\"");
+        assert_eq!(
+            wire(injected.as_bytes(), t, d, 42).unwrap_err(),
+            FrameError::Malformed
+        );
+        let unended = &bytes[..bytes.len() - 1];
+        assert!(wire(unended, t, d, 42).is_err());
+        assert!(wire(b"", 0, 0, 42).is_err());
     }
 
     #[test]

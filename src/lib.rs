@@ -32,6 +32,7 @@
 pub mod auth;
 pub mod cache;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod feed;
 pub mod frame;

@@ -45,6 +45,160 @@ pub struct ShardMetrics {
     pub busy_permille: AtomicU64,
 }
 
+/// The cluster's counters (`--role feed|edge`, [`crate::cluster`]); rendered only in a cluster.
+#[derive(Default)]
+pub struct ClusterMetrics {
+    /// 0: `--role all` (nothing rendered), 1: feed, 2: edge. Set once at start-up.
+    pub role: AtomicU64,
+    /// 1 while the node's Redis connections work, 0 while it reconnects.
+    pub redis_up: AtomicU64,
+    /// Redis connections lost (or never made) since start.
+    pub redis_disconnects: AtomicU64,
+    /// Feed: batches published.
+    pub published_batches: AtomicU64,
+    /// Feed: events published.
+    pub published_events: AtomicU64,
+    /// Feed: events the ring dropped before they could be published (Redis down too long).
+    pub publish_lagged: AtomicU64,
+    /// Feed: 1 while this node holds the publishing lease.
+    pub leader: AtomicU64,
+    /// Edge: events taken from live messages.
+    pub received_events: AtomicU64,
+    /// Edge: events taken from the stream (start-up, reconnects, gaps).
+    pub backfilled_events: AtomicU64,
+    /// Edge: events it already had, skipped.
+    pub duplicates: AtomicU64,
+    /// Edge: gaps the stream could not fill (its ring was dropped; clients get `reset`).
+    pub gaps: AtomicU64,
+    /// Edge: new feed epochs seen.
+    pub epoch_changes: AtomicU64,
+    /// Edge: messages that did not decode, ignored.
+    pub rejected_messages: AtomicU64,
+    /// Edge: the feed epoch it follows.
+    pub epoch: AtomicU64,
+    /// Edge: from the feed node receiving a tick to the edge holding it in its ring, per event.
+    pub hop: Mutex<Option<Histogram<u64>>>,
+}
+
+impl ClusterMetrics {
+    /// Records the hop latency of `count` events received at `rx` (ns), seen at `now` (ns).
+    pub fn record_hop(&self, rx: impl Iterator<Item = u64>, now: u64) {
+        if let Ok(mut hop) = self.hop.lock() {
+            let hop = hop.get_or_insert_with(latency_histogram);
+            for rx in rx {
+                let _ = hop.record(now.saturating_sub(rx).max(1));
+            }
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        let role = self.role.load(Ordering::Relaxed);
+        if role == 0 {
+            return;
+        }
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        gauge(
+            out,
+            "tickcast_cluster_redis_up",
+            "1 while the node's Redis connections work, 0 while it reconnects.",
+            load(&self.redis_up) as i64,
+        );
+        counter(
+            out,
+            "tickcast_cluster_redis_disconnects_total",
+            "Redis connections lost (or not made) since start.",
+            load(&self.redis_disconnects),
+        );
+        if role == 1 {
+            gauge(
+                out,
+                "tickcast_cluster_leader",
+                "1 while this feed node holds the publishing lease.",
+                load(&self.leader) as i64,
+            );
+            let feed: [(&str, &str, &AtomicU64); 3] = [
+                (
+                    "tickcast_cluster_published_batches_total",
+                    "Batches published to Redis.",
+                    &self.published_batches,
+                ),
+                (
+                    "tickcast_cluster_published_events_total",
+                    "Events published to Redis.",
+                    &self.published_events,
+                ),
+                (
+                    "tickcast_cluster_publish_lagged_total",
+                    "Events the ring dropped before they could be published.",
+                    &self.publish_lagged,
+                ),
+            ];
+            for (name, help, value) in feed {
+                counter(out, name, help, load(value));
+            }
+            return;
+        }
+        gauge(
+            out,
+            "tickcast_cluster_epoch",
+            "The feed epoch this edge follows.",
+            load(&self.epoch) as i64,
+        );
+        let edge: [(&str, &str, &AtomicU64); 6] = [
+            (
+                "tickcast_cluster_received_events_total",
+                "Events taken from live messages.",
+                &self.received_events,
+            ),
+            (
+                "tickcast_cluster_backfilled_events_total",
+                "Events taken from the Redis stream (start-up, reconnects, gaps).",
+                &self.backfilled_events,
+            ),
+            (
+                "tickcast_cluster_duplicates_total",
+                "Events already held, skipped.",
+                &self.duplicates,
+            ),
+            (
+                "tickcast_cluster_gaps_total",
+                "Gaps the Redis stream could not fill (ring dropped, clients reset).",
+                &self.gaps,
+            ),
+            (
+                "tickcast_cluster_epoch_changes_total",
+                "New feed epochs seen (feed node restarts or fail-overs).",
+                &self.epoch_changes,
+            ),
+            (
+                "tickcast_cluster_rejected_messages_total",
+                "Messages from Redis that did not decode, ignored.",
+                &self.rejected_messages,
+            ),
+        ];
+        for (name, help, value) in edge {
+            counter(out, name, help, load(value));
+        }
+        if let Ok(hop) = self.hop.lock() {
+            let hop = hop.clone().unwrap_or_else(latency_histogram);
+            header(
+                out,
+                "tickcast_cluster_hop_seconds",
+                "From the feed node receiving a tick to this edge holding it.",
+                "summary",
+            );
+            for q in [0.5, 0.9, 0.99, 0.999] {
+                let _ = writeln!(
+                    out,
+                    "tickcast_cluster_hop_seconds{{quantile=\"{q}\"}} {:.9}",
+                    hop.value_at_quantile(q) as f64 / 1e9
+                );
+            }
+            let _ = writeln!(out, "tickcast_cluster_hop_seconds_count {}", hop.len());
+        }
+    }
+}
+
 /// Every metric of the process.
 pub struct Metrics {
     /// Ticks accepted by the sequencer.
@@ -61,6 +215,8 @@ pub struct Metrics {
     pub symbols: AtomicU64,
     /// Open feed connections.
     pub feed_connections: AtomicI64,
+    /// The cluster's counters (`--role feed|edge`).
+    pub cluster: ClusterMetrics,
     rejects: [AtomicU64; Reject::COUNT],
     skipped: [AtomicU64; skip::ALL.len()],
     shards: Box<[CachePadded<ShardMetrics>]>,
@@ -85,6 +241,7 @@ impl Metrics {
             ring_released_bytes: AtomicU64::new(0),
             symbols: AtomicU64::new(0),
             feed_connections: AtomicI64::new(0),
+            cluster: ClusterMetrics::default(),
             rejects: std::array::from_fn(|_| AtomicU64::new(0)),
             skipped: std::array::from_fn(|_| AtomicU64::new(0)),
             shards: (0..shards)
@@ -311,6 +468,7 @@ impl Metrics {
             );
         }
         let _ = writeln!(out, "tickcast_ingest_to_write_seconds_count {}", all.len());
+        self.cluster.render(&mut out);
         out
     }
 }

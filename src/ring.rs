@@ -200,6 +200,23 @@ impl RingWriter {
         }
     }
 
+    /// Drops every held event and continues at `seq` (which must be past the head): the
+    /// events in between are never pushed. An edge node does this when the cluster's stream
+    /// cannot fill a gap ([`crate::cluster`]): readers asking for anything before `seq` get
+    /// [`ReadError::Lagged`] (a shard ends its streams, a resume gets a `reset`), never a
+    /// silent gap. Floor first, slots second, head last: a reader that sees the new head also
+    /// sees the floor, and finds the skipped slots empty or holding older laps.
+    pub fn skip_to(&mut self, seq: Seq) {
+        let head = self.ring.head.load(Ordering::Relaxed);
+        if seq <= head + 1 {
+            return;
+        }
+        self.trim_before(head + 1);
+        let ring = &*self.ring;
+        ring.floor.store(seq, Ordering::Release);
+        ring.head.store(seq - 1, Ordering::Release);
+    }
+
     /// Hands the replaced events gathered so far to the epoch collector.
     pub fn flush(&mut self) {
         self.slots.flush();
@@ -272,6 +289,36 @@ mod tests {
             rx: tick.rx,
             frame: Frame::encode(seq, seq, &tick),
         })
+    }
+
+    #[test]
+    fn skipping_ahead_makes_every_older_read_lag_and_continues_at_the_new_sequence() {
+        let (ring, mut writer) = Ring::with_writer(8, 1);
+        for seq in 1..=5 {
+            writer.push(event(seq));
+        }
+        writer.skip_to(3); // not past the head: nothing happens
+        assert_eq!((ring.oldest(), ring.head()), (1, 5));
+        writer.skip_to(100);
+        assert_eq!(ring.head(), 99);
+        assert_eq!(
+            ring.oldest(),
+            100,
+            "nothing before the new sequence is held"
+        );
+        assert_eq!(ring.next_seq(), 100);
+        for seq in [1, 5, 6, 50, 99] {
+            assert!(
+                matches!(ring.read(seq), Err(ReadError::Lagged { oldest }) if oldest >= 100),
+                "seq {seq}: {:?}",
+                ring.read(seq).map(|e| e.seq)
+            );
+        }
+        assert_eq!(ring.read(100).unwrap_err(), ReadError::NotYet);
+        writer.push(event(100));
+        writer.push(event(101));
+        assert_eq!(ring.read(100).unwrap().seq, 100);
+        assert_eq!((ring.oldest(), ring.head()), (100, 101));
     }
 
     /// `count` reader threads following `ring` from sequence 1 to `total`: each asserts it gets

@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthError, Verifier};
 use crate::cache::{LatestPrices, UniverseKind};
+use crate::cluster::{Role, lease};
 use crate::config::{Config, FeedSource};
 use crate::feed::sequencer::Sequencer;
 use crate::feed::{synthetic, tcp};
@@ -55,6 +56,9 @@ pub enum ServerError {
     /// A replay's files cannot be opened.
     #[error("replay: {0}")]
     Replay(#[from] crate::replay::source::ReplayError),
+    /// The cluster part failed (`--role feed|edge`): a bad `--redis`, the lease lost.
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// A thread or runtime could not be created.
     #[error("cannot start {what}: {source}")]
     Spawn {
@@ -80,13 +84,44 @@ pub async fn run(
     if synthetic {
         declared.extend(synthetic::symbols(config.synthetic.symbols));
     }
-    let kind = if config.universe.is_none() && open_source {
+    let role = config.cluster.as_ref().map_or(Role::All, |c| c.role);
+    // An edge's symbols are whatever its feed node sequenced.
+    let kind = if (config.universe.is_none() && open_source) || role == Role::Edge {
         UniverseKind::Open
     } else {
         UniverseKind::Closed
     };
     let metrics = Arc::new(Metrics::new(config.shards));
-    let (ring, ring_writer) = Ring::with_writer(config.ring_capacity, config.seq_base);
+    metrics.cluster.role.store(
+        match role {
+            Role::All => 0,
+            Role::Feed => 1,
+            Role::Edge => 2,
+        },
+        Ordering::Relaxed,
+    );
+    let mut shutdown = std::pin::pin!(shutdown);
+    // A feed node waits for the publishing lease (a standby meanwhile) before it reads any
+    // feed, and numbers after the cluster's last id.
+    let mut seq_base = config.seq_base;
+    let mut publishing = None;
+    if let Some(cluster) = config.cluster.as_ref().filter(|c| c.role == Role::Feed) {
+        let client = cluster.client()?;
+        let keys = cluster.keys();
+        let node = crate::cluster::node_id();
+        let taken = lease::acquire(&client, &keys, &node, cluster.lease, &metrics.cluster);
+        let mut conn = tokio::select! {
+            conn = taken => conn,
+            _ = &mut shutdown => return Ok(()),
+        };
+        let last = crate::cluster::stream_last(&mut conn, &keys).await?;
+        seq_base = seq_base.max(last + 1);
+        tracing::info!(seq_base, last, "numbering after the cluster's last id");
+        publishing = Some((client, keys, node, cluster.lease));
+    }
+    // An edge's ring starts empty and skips to the cluster's ids at its first backfill.
+    let first = if role == Role::Edge { 1 } else { seq_base };
+    let (ring, ring_writer) = Ring::with_writer(config.ring_capacity, first);
     let cache = Arc::new(LatestPrices::new(kind, &declared));
     let shared = Arc::new(Shared {
         settings: config.shard_settings(),
@@ -138,18 +173,77 @@ pub async fn run(
             })?;
         shards.push(handle);
     }
+    let mut wakes: Vec<_> = shards.iter().map(|s| s.notify.clone()).collect();
+    let publisher_wake = Arc::new(tokio::sync::Notify::new());
+    if publishing.is_some() {
+        wakes.push(publisher_wake.clone());
+    }
     let sequencer = Sequencer::new(
         ring_writer,
         cache.clone(),
         metrics.clone(),
-        shards.iter().map(|s| s.notify.clone()).collect(),
+        wakes,
         config.max_symbols,
     )
     .resume_window(config.resume_window);
-    let (tx, sequencer_thread) = sequencer.spawn().map_err(|source| ServerError::Spawn {
-        what: "sequencer",
-        source,
-    })?;
+    // The ring's writer: the sequencer thread fed by the feeds, or on an edge the follower
+    // fed by Redis (which must backfill before the node accepts clients).
+    let cluster_stop = CancellationToken::new();
+    let cluster_failed = CancellationToken::new();
+    let (tx, writer_thread) = match config.cluster.as_ref().filter(|c| c.role == Role::Edge) {
+        Some(cluster) => {
+            let (thread, ready) = crate::cluster::edge::spawn(
+                sequencer,
+                cluster.client()?,
+                cluster.keys(),
+                metrics.clone(),
+                cluster_stop.clone(),
+            )?;
+            tracing::info!("edge: backfilling from Redis before accepting clients");
+            let backfilled = tokio::select! {
+                ready = ready => ready.is_ok(),
+                _ = &mut shutdown => false,
+            };
+            if !backfilled {
+                cluster_stop.cancel();
+                http_stop.cancel();
+                let threads: Vec<_> = shards.into_iter().map(|s| s.thread).collect();
+                let _ = tokio::task::spawn_blocking(move || {
+                    let _ = thread.join();
+                    for thread in threads {
+                        let _ = thread.join();
+                    }
+                })
+                .await;
+                return Ok(());
+            }
+            (None, thread)
+        }
+        None => {
+            let (tx, thread) = sequencer.spawn().map_err(|source| ServerError::Spawn {
+                what: "sequencer",
+                source,
+            })?;
+            (Some(tx), thread)
+        }
+    };
+    let publisher = match publishing {
+        Some((client, keys, node, lease)) => Some(
+            crate::cluster::publish::Publisher {
+                ring: ring.clone(),
+                cache: cache.clone(),
+                metrics: metrics.clone(),
+                wake: publisher_wake,
+                client,
+                keys,
+                node,
+                lease,
+                epoch: seq_base,
+            }
+            .spawn(cluster_stop.clone(), cluster_failed.clone())?,
+        ),
+        None => None,
+    };
 
     let listener = bind_http(config.listen).map_err(|source| ServerError::Bind {
         addr: config.listen,
@@ -177,6 +271,8 @@ pub async fn run(
     let feeds = TaskTracker::new();
     let mut feed_addrs = Vec::new();
     for feed in &config.feeds {
+        // An edge has no feeds (config refuses them) and no sequencer channel.
+        let Some(tx) = tx.as_ref() else { break };
         match feed {
             FeedSource::Synthetic => {
                 feeds.spawn(synthetic::run(
@@ -229,7 +325,7 @@ pub async fn run(
     drop(tx);
     feeds.close();
 
-    let mut ready = serde_json::json!({"event": "listening", "http": http_addr.to_string(), "feeds": feed_addrs});
+    let mut ready = serde_json::json!({"event": "listening", "http": http_addr.to_string(), "feeds": feed_addrs, "role": role.as_str()});
     if let Some(addr) = metrics_addr {
         ready["metrics"] = serde_json::Value::String(addr.to_string());
     }
@@ -260,7 +356,13 @@ pub async fn run(
         http_stop.clone(),
     ));
 
-    shutdown.await;
+    let mut failure = None;
+    tokio::select! {
+        _ = &mut shutdown => {}
+        _ = cluster_failed.cancelled() => {
+            tracing::error!("the cluster publisher stopped; shutting down");
+        }
+    }
     reloader.abort();
     let _ = reloader.await;
     let deadline = tokio::time::Instant::now() + config.drain_timeout;
@@ -273,12 +375,30 @@ pub async fn run(
     {
         tracing::warn!("feeds did not stop in time");
     }
-    let sequencer_done = tokio::task::spawn_blocking(move || sequencer_thread.join());
+    // The sequencer ends once the feeds are gone; an edge's follower when told to.
+    if role == Role::Edge {
+        cluster_stop.cancel();
+    }
+    let sequencer_done = tokio::task::spawn_blocking(move || writer_thread.join());
     if tokio::time::timeout_at(deadline, sequencer_done)
         .await
         .is_err()
     {
         tracing::warn!("sequencer did not finish in time");
+    }
+    // What the feeds sent is sequenced: publish the rest, give the lease up.
+    cluster_stop.cancel();
+    if let Some(publisher) = publisher {
+        match tokio::time::timeout_at(
+            deadline,
+            tokio::task::spawn_blocking(move || publisher.join()),
+        )
+        .await
+        {
+            Ok(Ok(Ok(Err(error)))) => failure = Some(error),
+            Ok(_) => {}
+            Err(_) => tracing::warn!("publisher did not finish in time"),
+        }
     }
     // Let every shard see the last ticks before it starts closing streams.
     for shard in &shards {
@@ -298,7 +418,10 @@ pub async fn run(
         Err(_) => tracing::warn!("drain timeout: cutting the remaining connections"),
     }
     ops_stop.cancel();
-    Ok(())
+    match failure {
+        Some(error) => Err(error.into()),
+        None => Ok(()),
+    }
 }
 
 /// Something SIGHUP re-reads: its files, while the server runs.

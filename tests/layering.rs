@@ -31,6 +31,12 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "cluster",
+        &[
+            "tick", "clock", "slot", "metrics", "frame", "ring", "cache", "feed",
+        ],
+    ),
+    (
         "shard",
         &["tick", "clock", "slot", "metrics", "frame", "ring", "cache"],
     ),
@@ -44,14 +50,14 @@ const LAYERS: &[(&str, &[&str])] = &[
         "config",
         &[
             "tick", "clock", "slot", "metrics", "frame", "ring", "cache", "feed", "replay",
-            "shard", "http", "auth",
+            "shard", "http", "auth", "cluster",
         ],
     ),
     (
         "server",
         &[
             "tick", "clock", "slot", "metrics", "frame", "ring", "cache", "feed", "replay",
-            "shard", "http", "config", "auth",
+            "shard", "http", "config", "auth", "cluster",
         ],
     ),
 ];

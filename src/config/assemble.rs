@@ -14,6 +14,7 @@ use super::cli::{Cli, Command, MAX_URL_BYTES, RecordArgs, ReplayArgs, ServeArgs,
 use super::values::{parse_feed, parse_rotate, parse_time};
 use super::{Config, ConfigError, DEFAULT_RESUME_WINDOW, FeedSource, Invocation};
 use crate::auth::{AuthSettings, KeySource, MintRequest, Tier};
+use crate::cluster::{ClusterSettings, Role};
 use crate::feed::synthetic::SyntheticConfig;
 use crate::feed::venue::Format;
 use crate::http::limits::LimitSettings;
@@ -168,9 +169,19 @@ fn validate_synthetic(synthetic: &SyntheticConfig) -> Result<(), ConfigError> {
 impl ServeArgs {
     /// Validates the flags.
     pub fn into_config(self) -> Result<Config, ConfigError> {
+        let cluster = self.cluster_settings()?;
+        let edge = self.role == Role::Edge;
+        if edge && !self.feeds.is_empty() {
+            return Err(ConfigError::OutOfRange(
+                "--role edge takes its ticks from Redis: it reads no --feed",
+            ));
+        }
         let mut feeds = Vec::new();
         for feed in &self.feeds {
             feeds.push(parse_feed(feed)?);
+        }
+        if feeds.is_empty() && !edge {
+            feeds.push(FeedSource::Synthetic);
         }
         let universe = match self.universe {
             None => None,
@@ -307,7 +318,54 @@ impl ServeArgs {
             metrics_listen: self.metrics_listen,
             seq_base,
             transparent_huge_pages: self.transparent_huge_pages,
+            cluster,
         })
+    }
+
+    /// `--role`, `--redis`, `--redis-prefix`, `--leader-lease`, checked together.
+    fn cluster_settings(&self) -> Result<Option<ClusterSettings>, ConfigError> {
+        let Some(url) = self.redis.clone() else {
+            if self.role == Role::All {
+                return Ok(None);
+            }
+            return Err(ConfigError::OutOfRange(
+                "--role feed|edge needs --redis redis://HOST:PORT",
+            ));
+        };
+        if self.role == Role::All {
+            return Err(ConfigError::OutOfRange(
+                "--redis needs --role feed or --role edge (--role all runs without Redis)",
+            ));
+        }
+        let prefix = &self.redis_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 64
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        {
+            return Err(ConfigError::OutOfRange(
+                "--redis-prefix must be 1 to 64 of A-Z a-z 0-9 - _ . :",
+            ));
+        }
+        if self.leader_lease < Duration::from_millis(300)
+            || self.leader_lease > Duration::from_secs(600)
+        {
+            return Err(ConfigError::OutOfRange(
+                "--leader-lease must be 300ms..=10m",
+            ));
+        }
+        let settings = ClusterSettings {
+            role: self.role,
+            redis_url: url,
+            prefix: prefix.clone(),
+            lease: self.leader_lease,
+        };
+        // The URL is checked now (scheme, host, port, credentials' syntax); nothing connects.
+        settings
+            .client()
+            .map_err(|error| ConfigError::Cluster(error.to_string()))?;
+        Ok(Some(settings))
     }
 }
 

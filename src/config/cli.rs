@@ -17,7 +17,8 @@ use clap::{Args, Parser, Subcommand};
 /// `u16` and refuses 65535 and more), so the most `--max-url-bytes` may be.
 pub const MAX_URL_BYTES: usize = 65_534;
 
-use super::values::parse_coalesce;
+use super::values::{parse_coalesce, parse_role};
+use crate::cluster::Role;
 use crate::shard::coalesce::Coalesce;
 
 /// tickcast: live market ticks to thousands of Server-Sent-Events subscribers.
@@ -209,7 +210,8 @@ pub struct ServeArgs {
     /// `tcp-listen://HOST:PORT[?format=NAME]` (newline-delimited JSON from any number of feed
     /// clients; NAME: native (default), binance, coinbase, coinbase-advanced, kraken, bitstamp,
     /// or auto to detect per line).
-    #[arg(long = "feed", default_value = "synthetic")]
+    /// Default: `synthetic` (none with `--role edge`, which takes its ticks from Redis).
+    #[arg(long = "feed")]
     pub feeds: Vec<String>,
 
     /// Number of symbols of the synthetic market (named SYN0001, SYN0002, ...).
@@ -395,6 +397,27 @@ pub struct ServeArgs {
     /// keep increasing across restarts and a client resuming from an earlier run is detected.
     #[arg(long)]
     pub seq_base: Option<u64>,
+
+    /// What this node does: `all` (feeds, sequencer and clients in one process, no Redis),
+    /// `feed` (reads the feeds, sequences, publishes to Redis; serves clients too) or `edge`
+    /// (serves clients from what Redis carries; takes no `--feed`). See the README, "Running
+    /// several nodes".
+    #[arg(long, default_value = "all", value_parser = parse_role)]
+    pub role: Role,
+
+    /// The Redis of the cluster (`--role feed|edge`): `redis://[USER:PASSWORD@]HOST:PORT[/DB]`,
+    /// or `rediss://` for TLS.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+
+    /// Prefix of the cluster's Redis keys and channel, so several clusters can share one Redis.
+    #[arg(long, default_value = "tickcast")]
+    pub redis_prefix: String,
+
+    /// `--role feed`: how long the publishing lease lasts without renewal. A standby feed node
+    /// takes over at most this long after the active one stops renewing it.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub leader_lease: Duration,
 
     /// Let the kernel back this process's memory with transparent huge pages where the system
     /// setting allows it (`/sys/kernel/mm/transparent_hugepage/enabled`). Off by default: the

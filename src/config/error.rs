@@ -37,6 +37,9 @@ pub enum ConfigError {
         /// The one that is missing.
         missing: &'static str,
     },
+    /// A cluster setting cannot be used (`--redis`).
+    #[error("{0}")]
+    Cluster(String),
     /// The command line does not parse.
     #[error("{0}")]
     Usage(String),

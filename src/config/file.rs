@@ -105,6 +105,14 @@ pub struct FileConfig {
     pub seq_base: Option<u64>,
     /// Allow transparent huge pages (default false).
     pub transparent_huge_pages: Option<bool>,
+    /// `"all"`, `"feed"` or `"edge"`.
+    pub role: Option<String>,
+    /// The cluster's Redis URL, e.g. `"redis://:secret@10.0.0.5:6379"`.
+    pub redis: Option<String>,
+    /// Prefix of the cluster's Redis keys (default `"tickcast"`).
+    pub redis_prefix: Option<String>,
+    /// The feed node's publishing lease, e.g. `"5s"`.
+    pub leader_lease: Option<String>,
 }
 
 impl ServeArgs {
@@ -219,6 +227,18 @@ impl ServeArgs {
         take!(metrics_listen, some);
         take!(seq_base, some);
         take!(transparent_huge_pages);
+        if let Some(text) = file.role
+            && !given("role")
+        {
+            self.role =
+                super::values::parse_role(&text).map_err(|message| ConfigError::FileValue {
+                    field: "role",
+                    message,
+                })?;
+        }
+        take!(redis, some);
+        take!(redis_prefix);
+        take!(leader_lease, duration);
         Ok(())
     }
 }

@@ -32,6 +32,7 @@ pub use values::{parse_rotate, parse_time};
 use std::path::PathBuf;
 
 use crate::auth::{AuthSettings, MintRequest};
+use crate::cluster::ClusterSettings;
 use crate::feed::synthetic::SyntheticConfig;
 use crate::feed::venue::Format;
 use crate::http::HttpSettings;
@@ -157,6 +158,8 @@ pub struct Config {
     pub seq_base: u64,
     /// Whether the process may use transparent huge pages (`main` turns them off otherwise).
     pub transparent_huge_pages: bool,
+    /// `--role feed|edge` with its Redis (`None`: `--role all`).
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl Config {

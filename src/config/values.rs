@@ -91,3 +91,8 @@ pub(super) fn parse_feed(text: &str) -> Result<FeedSource, ConfigError> {
     }
     Ok(FeedSource::TcpListen { addr, format })
 }
+
+/// `--role`: all, feed or edge.
+pub fn parse_role(text: &str) -> Result<crate::cluster::Role, String> {
+    text.parse()
+}

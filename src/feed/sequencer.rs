@@ -39,6 +39,33 @@ use crate::tick::{Symbol, SymbolId, Tick};
 /// Ticks decoded together from one read of a source.
 pub type TickBatch = Vec<Tick>;
 
+/// An event another node already numbered and encoded (an edge node's input, from the
+/// cluster's broker): [`Sequencer::ingest_sequenced`] takes it as it is.
+#[derive(Debug, Clone)]
+pub struct Sequenced {
+    /// The symbol (its id is this node's own).
+    pub symbol: Symbol,
+    /// The global sequence the feed node gave it.
+    pub seq: crate::tick::Seq,
+    /// Its per-symbol count.
+    pub n: u64,
+    /// When the feed node received the tick (ns since the Unix epoch).
+    pub rx: u64,
+    /// Its SSE frames, as the feed node encoded them.
+    pub frame: crate::frame::Frame,
+}
+
+/// What [`Sequencer::ingest_sequenced`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// The next sequence: pushed.
+    Pushed,
+    /// At or below the head: already held (or already skipped), dropped.
+    Duplicate,
+    /// Past the head + 1: not pushed; the caller fills the gap or skips to it.
+    Gap,
+}
+
 /// Batches queued between the sources and the sequencer before sources wait.
 pub const CHANNEL_BATCHES: usize = 1024;
 
@@ -154,7 +181,8 @@ impl Sequencer {
         tracing::debug!("sequencer stopped: all feeds closed");
     }
 
-    fn wake_shards(&self) {
+    /// Wakes every shard (and whoever else follows the ring) once.
+    pub fn wake_shards(&self) {
         for shard in &self.shards {
             shard.notify_one();
         }
@@ -174,6 +202,11 @@ impl Sequencer {
         for tick in &batch {
             sequenced += u64::from(self.sequence(tick));
         }
+        self.finish(sequenced, now);
+    }
+
+    /// After a batch of `sequenced` events: the cache, the resume window, the metrics.
+    fn finish(&mut self, sequenced: u64, now: Option<Instant>) {
         // The cache first: it must reflect every event the ring no longer holds.
         self.publish_latest();
         if let Some(now) = now {
@@ -187,6 +220,73 @@ impl Sequencer {
             m.ring_oldest_seq
                 .store(self.ring.oldest(), Ordering::Relaxed);
         }
+    }
+
+    /// Pushes an event the feed node already sequenced (edge nodes): it must be the ring's next
+    /// sequence; anything else is reported, not pushed. Like a tick of [`Sequencer::ingest`],
+    /// it reaches the cache by the end of the batch ([`Sequencer::end_batch`]).
+    pub fn ingest_sequenced(&mut self, event: Sequenced) -> Taken {
+        let next = self.ring.next_seq();
+        if event.seq < next {
+            return Taken::Duplicate;
+        }
+        if event.seq > next {
+            return Taken::Gap;
+        }
+        let symbol_id = self.intern_sequenced(event.symbol);
+        let count = &mut self.counts[symbol_id.index()];
+        *count = (*count).max(event.n);
+        self.push(Arc::new(Event {
+            seq: event.seq,
+            symbol_id,
+            n: event.n,
+            rx: event.rx,
+            frame: event.frame,
+        }));
+        Taken::Pushed
+    }
+
+    /// Stores the cluster's newest event of a symbol in the cache when it is newer than the
+    /// cached one (an edge refreshing its prices from the broker after a gap it cannot fill).
+    pub fn refresh_latest(&mut self, event: Sequenced) {
+        let symbol_id = self.intern_sequenced(event.symbol);
+        let cached = self.cache.universe().latest(symbol_id).map(|e| e.seq);
+        if cached.is_some_and(|seq| seq >= event.seq) {
+            return;
+        }
+        self.cache.publish(Arc::new(Event {
+            seq: event.seq,
+            symbol_id,
+            n: event.n,
+            rx: event.rx,
+            frame: event.frame,
+        }));
+    }
+
+    /// Ends a batch of [`Sequencer::ingest_sequenced`]: the cache, the metrics and the
+    /// resume window, as [`Sequencer::ingest`] does after its own batches. `pushed` is how
+    /// many events it pushed.
+    pub fn end_batch(&mut self, pushed: u64) {
+        let now = (!self.resume_window.is_zero()).then(Instant::now);
+        self.finish(pushed, now);
+    }
+
+    /// Continues the ring at `seq`, dropping what it holds (a gap the cluster cannot fill).
+    pub fn skip_to(&mut self, seq: crate::tick::Seq) {
+        self.publish_latest();
+        self.ring.skip_to(seq);
+        self.marks.clear();
+        self.metrics
+            .head_seq
+            .store(self.ring.head(), Ordering::Relaxed);
+        self.metrics
+            .ring_oldest_seq
+            .store(self.ring.oldest(), Ordering::Relaxed);
+    }
+
+    /// The last sequence pushed (or skipped to, less one).
+    pub fn head(&self) -> crate::tick::Seq {
+        self.ring.head()
     }
 
     /// Marks what was sequenced by `now` and drops from the ring what was sequenced more than
@@ -222,7 +322,7 @@ impl Sequencer {
 
     /// Numbers, encodes and pushes one tick to the ring; false when it was rejected.
     fn sequence(&mut self, tick: &Tick) -> bool {
-        let Some(symbol_id) = self.symbol_id(tick) else {
+        let Some(symbol_id) = self.symbol_id(tick.symbol) else {
             return false;
         };
         let count = &mut self.counts[symbol_id.index()];
@@ -236,6 +336,13 @@ impl Sequencer {
             rx: tick.rx,
             frame: self.arena.encode(seq, n, tick),
         });
+        self.push(event);
+        true
+    }
+
+    /// Pushes a numbered event to the ring, noting it as its symbol's newest for the cache.
+    fn push(&mut self, event: Arc<Event>) {
+        let symbol_id = event.symbol_id;
         let newest = &mut self.unpublished[symbol_id.index()];
         if newest.is_none() {
             self.touched.push(symbol_id);
@@ -246,7 +353,6 @@ impl Sequencer {
         if self.since_publish >= self.publish_every {
             self.publish_latest();
         }
-        true
     }
 
     /// Stores each symbol's newest sequenced event in the cache.
@@ -259,8 +365,26 @@ impl Sequencer {
         self.since_publish = 0;
     }
 
-    fn symbol_id(&mut self, tick: &Tick) -> Option<SymbolId> {
-        if let Some(id) = self.index.get(&tick.symbol) {
+    /// The id of a symbol the feed node already admitted. Its universe and `--max-symbols`
+    /// were checked there: an edge refusing a symbol could only leave a hole in a sequence
+    /// that must stay consecutive, so it takes every one (the broker's ACL guards who may
+    /// publish).
+    fn intern_sequenced(&mut self, symbol: Symbol) -> SymbolId {
+        if let Some(id) = self.index.get(&symbol) {
+            return *id;
+        }
+        let id = self.cache.intern(symbol);
+        self.index.insert(symbol, id);
+        self.counts.push(0);
+        self.unpublished.push(None);
+        self.metrics
+            .symbols
+            .store(self.index.len() as u64, Ordering::Relaxed);
+        id
+    }
+
+    fn symbol_id(&mut self, symbol: Symbol) -> Option<SymbolId> {
+        if let Some(id) = self.index.get(&symbol) {
             return Some(*id);
         }
         let reason = if self.cache.kind() == UniverseKind::Closed {
@@ -268,8 +392,8 @@ impl Sequencer {
         } else if self.index.len() >= self.max_symbols {
             Reject::SymbolLimit
         } else {
-            let id = self.cache.intern(tick.symbol);
-            self.index.insert(tick.symbol, id);
+            let id = self.cache.intern(symbol);
+            self.index.insert(symbol, id);
             self.counts.push(0);
             self.unpublished.push(None);
             self.metrics
@@ -278,7 +402,7 @@ impl Sequencer {
             return Some(id);
         };
         self.metrics.reject(reason);
-        self.log.reject(reason, 0, tick.symbol.as_str().as_bytes());
+        self.log.reject(reason, 0, symbol.as_str().as_bytes());
         None
     }
 }

@@ -475,7 +475,7 @@ pub fn health_body(http: &HttpState, shared: &Shared) -> (StatusCode, String) {
             r#"{"status":"draining"}"#.to_owned(),
         );
     }
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "status": "ok",
         "synthetic": http.synthetic,
         "shards": http.shards,
@@ -483,6 +483,27 @@ pub fn health_body(http: &HttpState, shared: &Shared) -> (StatusCode, String) {
         "symbols": shared.cache.universe().len(),
         "uptime_s": http.started.elapsed().as_secs(),
     });
+    // In a cluster: a node that lost Redis still serves what it holds (200), but says so.
+    let cluster = &shared.metrics.cluster;
+    let role = match cluster.role.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => Some("feed"),
+        2 => Some("edge"),
+        _ => None,
+    };
+    if let Some(role) = role {
+        let up = cluster.redis_up.load(std::sync::atomic::Ordering::Relaxed) == 1;
+        body["role"] = role.into();
+        body["redis"] = if up { "up" } else { "down" }.into();
+        if !up {
+            body["status"] = "degraded".into();
+        }
+        if role == "edge" {
+            body["epoch"] = cluster
+                .epoch
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .into();
+        }
+    }
     (StatusCode::OK, body.to_string())
 }
 

@@ -487,11 +487,15 @@ impl ShardState {
     fn on_lag(&self, oldest: Seq) {
         let mut subs = self.subs.borrow_mut();
         let metrics = self.metrics();
-        tracing::warn!(
-            shard = self.id,
-            streams = subs.len(),
-            "shard fell a whole ring behind; closing its streams"
-        );
+        // With no stream open there is nothing to close (an edge's ring skipping to the
+        // cluster's ids before it accepts clients).
+        if !subs.is_empty() {
+            tracing::warn!(
+                shard = self.id,
+                streams = subs.len(),
+                "shard fell a whole ring behind; closing its streams"
+            );
+        }
         for (_, sub) in subs.iter_mut() {
             if sub.ending.is_none() {
                 let dropped = sub.clear();
