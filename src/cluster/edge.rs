@@ -219,7 +219,7 @@ impl Follower {
             let want = batch.first();
             self.backfill(conn, want).await?;
             if self.sequencer.head() + 1 < want {
-                self.skip(conn, want).await?;
+                self.skip(conn, want, batch.epoch).await?;
             }
         }
         self.take(batch, Source::Live);
@@ -235,23 +235,23 @@ impl Follower {
         let upto = self.backfill(conn, Seq::MAX).await?;
         // The stream's history starts past what this node holds (trimmed, or a new epoch):
         // nothing can fill the hole. On the very first sync there is nothing to lose.
-        if let Some(first) = upto
+        if let Some((first, epoch)) = upto
             && first > self.sequencer.head() + 1
         {
-            self.skip(conn, first).await?;
+            self.skip(conn, first, epoch).await?;
             self.backfill(conn, Seq::MAX).await?;
         }
         Ok(())
     }
 
     /// Reads the stream from the ring's next sequence and takes its batches, up to the one
-    /// holding `until` (or the stream's end). Returns the first sequence of the first batch
-    /// that starts past the head, when the stream has such a gap (it is not taken).
+    /// holding `until` (or the stream's end). Returns the first sequence (and the epoch) of the
+    /// first batch that starts past the head, when the stream has such a gap (it is not taken).
     async fn backfill(
         &mut self,
         conn: &mut MultiplexedConnection,
         until: Seq,
-    ) -> Result<Option<Seq>, ClusterError> {
+    ) -> Result<Option<(Seq, u64)>, ClusterError> {
         let mut start = format!("{}-0", self.sequencer.head() + 1);
         loop {
             let page: Vec<(String, Vec<Vec<u8>>)> = bounded(
@@ -286,7 +286,7 @@ impl Follower {
                     continue;
                 };
                 if batch.first() > self.sequencer.head() + 1 {
-                    return Ok(Some(batch.first()));
+                    return Ok(Some((batch.first(), batch.epoch)));
                 }
                 let last = batch.last();
                 self.take(batch, Source::Stream);
@@ -300,19 +300,34 @@ impl Follower {
         }
     }
 
-    /// A gap nothing can fill: drop the ring, continue at `seq`, refresh prices from the hash.
+    /// A gap nothing can fill: drop the ring, continue at `seq` (a batch of `epoch`), refresh
+    /// prices from the hash. Before the first batch ever taken this is just where the ring
+    /// starts; at a new epoch the ids in between were never used (the feed node restarted:
+    /// counted as an epoch change when the batch is taken); otherwise events were lost.
     async fn skip(
         &mut self,
         conn: &mut MultiplexedConnection,
         seq: Seq,
+        epoch: u64,
     ) -> Result<(), ClusterError> {
+        let Some(current) = self.epoch else {
+            self.sequencer.skip_to(seq);
+            self.sequencer.wake_shards();
+            return Ok(());
+        };
         let held = self.sequencer.head();
-        if self.epoch.is_some() {
+        if current == epoch {
             self.metrics.cluster.gaps.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 held,
                 next = seq,
                 "Redis no longer has the events after this edge's head; its clients get a reset"
+            );
+        } else {
+            tracing::info!(
+                held,
+                next = seq,
+                "a new feed epoch: this edge's clients resume into a reset and fresh snapshots"
             );
         }
         self.refresh_latest(conn).await?;

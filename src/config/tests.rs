@@ -372,3 +372,91 @@ fn tls_needs_both_files_from_flags_or_the_file() {
     let tls = cli.into_config().unwrap().tls.unwrap();
     assert_eq!(tls.cert.to_str(), Some("/etc/c.pem"));
 }
+
+#[test]
+fn cluster_roles_need_redis_and_an_edge_reads_no_feed() {
+    assert!(
+        parse(&[]).unwrap().cluster.is_none(),
+        "--role all by default"
+    );
+    let edge = parse(&["--role", "edge", "--redis", "redis://:pw@127.0.0.1:6390/2"]).unwrap();
+    let cluster = edge.cluster.expect("edge settings");
+    assert_eq!(cluster.role, crate::cluster::Role::Edge);
+    assert_eq!(cluster.prefix, "tickcast");
+    assert_eq!(cluster.lease, Duration::from_secs(5));
+    assert!(edge.feeds.is_empty(), "an edge's ticks come from Redis");
+    let feed = parse(&["--role", "feed", "--redis", "rediss://127.0.0.1:6390"]).unwrap();
+    assert_eq!(feed.feeds, vec![FeedSource::Synthetic]);
+    for (args, words) in [
+        (&["--role", "edge"][..], "needs --redis"),
+        (&["--role", "feed"][..], "needs --redis"),
+        (
+            &["--redis", "redis://127.0.0.1:6379"][..],
+            "--role feed or --role edge",
+        ),
+        (
+            &[
+                "--role",
+                "edge",
+                "--redis",
+                "redis://127.0.0.1",
+                "--feed",
+                "synthetic",
+            ][..],
+            "reads no --feed",
+        ),
+        (
+            &["--role", "edge", "--redis", "http://127.0.0.1:6379"][..],
+            "redis",
+        ),
+        (
+            &["--role", "edge", "--redis", "redis://127.0.0.1:notaport"][..],
+            "redis",
+        ),
+        (
+            &[
+                "--role",
+                "edge",
+                "--redis",
+                "redis://h",
+                "--redis-prefix",
+                "a b",
+            ][..],
+            "--redis-prefix",
+        ),
+        (
+            &[
+                "--role",
+                "feed",
+                "--redis",
+                "redis://h",
+                "--leader-lease",
+                "10ms",
+            ][..],
+            "--leader-lease",
+        ),
+    ] {
+        let error = parse(args).unwrap_err().to_string();
+        assert!(error.contains(words), "{args:?}: {error}");
+    }
+    assert!(Cli::try_parse_from(["tickcast", "--role", "leader"]).is_err());
+    let file: FileConfig = toml::from_str(
+        "role = \"edge\"\nredis = \"redis://127.0.0.1:6391\"\nredis_prefix = \"blue\"\nleader_lease = \"2s\"",
+    )
+    .unwrap();
+    let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
+    cli.merge(file, |_| false).unwrap();
+    let cluster = cli.into_config().unwrap().cluster.unwrap();
+    assert_eq!(
+        (cluster.prefix.as_str(), cluster.lease),
+        ("blue", Duration::from_secs(2))
+    );
+    let file: FileConfig = toml::from_str("role = \"leader\"").unwrap();
+    let mut cli = Cli::try_parse_from(["tickcast"]).unwrap().serve;
+    assert!(
+        cli.merge(file, |_| false)
+            .unwrap_err()
+            .to_string()
+            .contains("role")
+    );
+}

@@ -574,6 +574,54 @@ mod tests {
         }
     }
 
+    /// Events numbered by another node, as an edge receives them.
+    fn sequenced(sym: &str, seq: u64, n: u64) -> Sequenced {
+        let tick = tick(sym, seq as i64);
+        Sequenced {
+            symbol: tick.symbol,
+            seq,
+            n,
+            rx: tick.rx,
+            frame: crate::frame::Frame::encode(seq, n, &tick),
+        }
+    }
+
+    #[test]
+    fn an_edge_takes_events_in_order_only_and_keeps_their_ids_bytes_and_prices() {
+        let (ring, writer) = crate::ring::Ring::with_writer(16, 1);
+        let cache = Arc::new(LatestPrices::new(UniverseKind::Open, &[]));
+        let metrics = Arc::new(Metrics::new(1));
+        // A limit of one symbol: the feed node admitted them, the edge takes them all.
+        let mut seq = Sequencer::new(writer, cache.clone(), metrics.clone(), vec![], 1);
+        seq.skip_to(500);
+        assert_eq!((ring.head(), ring.oldest()), (499, 500));
+        assert_eq!(seq.ingest_sequenced(sequenced("A", 500, 7)), Taken::Pushed);
+        assert_eq!(seq.ingest_sequenced(sequenced("B", 501, 1)), Taken::Pushed);
+        assert_eq!(
+            seq.ingest_sequenced(sequenced("A", 500, 7)),
+            Taken::Duplicate
+        );
+        assert_eq!(seq.ingest_sequenced(sequenced("A", 503, 8)), Taken::Gap);
+        seq.end_batch(2);
+        let held = ring.read(500).unwrap();
+        assert_eq!(held.n, 7);
+        let original = crate::frame::Frame::encode(500, 7, &tick("A", 500));
+        assert_eq!(held.frame.tick(), original.tick(), "the feed node's bytes");
+        let universe = cache.universe();
+        let b = universe.id(&Symbol::new("B").unwrap()).unwrap();
+        assert_eq!(universe.latest(b).unwrap().seq, 501, "the cache follows");
+        assert_eq!(metrics.ticks_ingested.load(Ordering::Relaxed), 2);
+        // The hash's newer price replaces an older cached one, never a newer one.
+        seq.refresh_latest(sequenced("B", 700, 9));
+        seq.refresh_latest(sequenced("B", 650, 8));
+        assert_eq!(cache.universe().latest(b).unwrap().seq, 700);
+        // A gap nothing fills: the ring drops what it had and continues there.
+        seq.skip_to(800);
+        assert!(ring.read(501).is_err());
+        assert_eq!(seq.ingest_sequenced(sequenced("A", 800, 9)), Taken::Pushed);
+        assert_eq!(seq.head(), 800);
+    }
+
     #[test]
     fn closed_universe_rejects_unknown_symbols() {
         let (mut seq, ring, _, metrics) = setup(UniverseKind::Closed, &["A"], 10);
