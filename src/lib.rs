@@ -18,12 +18,16 @@
 //!   whether the request's access token allows the symbols it names: [`auth::Verifier`]
 //!   checks the JWT against the configured keys (reloaded on SIGHUP) and returns a
 //!   [`auth::Grant`] (entitlements, tier, limits).
+//! - [`cluster`] (`--role feed|edge`): a feed node publishes its sequenced events to Redis; an
+//!   edge node's follower writes them into its own ring in place of feeds (same ids, same
+//!   bytes), so shards and HTTP are the same code on every node.
 //! - [`config`] (flags and file, assembled into each stage's settings), [`server`] (start-up,
 //!   wiring, and the shutdown order); beside the flow: [`metrics`], [`clock`].
 //!
 //! Imports run one way, from the top of that list's stages down: `server`/`config` → `http` →
 //! `shard`; `replay` → `feed`; `feed` and `shard` → `cache` → `ring` → `frame`/`slot` → `tick`;
-//! `auth` → `tick` (used by `http`, `config` and `server`); `metrics` and `clock` below all. `tests/layering.rs` checks it. `ARCHITECTURE.md` draws the
+//! `auth` → `tick` (used by `http`, `config` and `server`); `cluster` → `feed` (used by `config`
+//! and `server`); `metrics` and `clock` below all. `tests/layering.rs` checks it. `ARCHITECTURE.md` draws the
 //! same flow on one page.
 
 #![deny(unsafe_code)]

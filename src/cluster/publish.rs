@@ -3,7 +3,7 @@
 //! Place in the flow: a thread of its own (with a single-threaded runtime), woken by the
 //! sequencer like a shard is (one more `Notify` in its wake list). Each wake-up it reads the
 //! events past its cursor, at most [`wire::MAX_EVENTS`] at a time, and publishes each run as one
-//! batch with one Lua script ([`PUBLISH`]): check the lease, `XADD` to the stream (trimmed with
+//! batch with one Lua script (`PUBLISH` below): check the lease, `XADD` to the stream (trimmed with
 //! `MINID ~` to the ring's oldest sequence, so the stream keeps what the ring keeps:
 //! `--resume-window` and `--ring-capacity`), `PUBLISH` on the live channel, `HSET` each symbol's
 //! newest. A batch per wake-up, never a publish per tick: at high rates batches grow, publishes
@@ -79,7 +79,7 @@ pub struct Publisher {
 
 impl Publisher {
     /// Starts the publisher thread. It returns once `stop` is cancelled and what the ring holds
-    /// is published (or [`FINAL_FLUSH`] passed), with an error when the node lost its lease or
+    /// is published (or `FINAL_FLUSH` passed), with an error when the node lost its lease or
     /// its ids fell behind the cluster's; it cancels `failed` then, so the server stops.
     pub fn spawn(
         self,
