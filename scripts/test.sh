@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this): installs what the tests need
-# (Chromium from Debian's packages for the browser test), then formatting, lints, unit,
-# integration and browser tests. Set TICKCAST_SKIP_BROWSER=1 to skip the browser test only.
+# (redis-server from Debian's packages for the cluster tests, Chromium for the browser test),
+# then formatting, lints, unit, integration and browser tests. Set TICKCAST_SKIP_BROWSER=1 to
+# skip the browser test only (redis-server is installed all the same).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${TICKCAST_SKIP_BROWSER:-0}" != 1 ]; then
   bash scripts/install-test-deps.sh
+else
+  bash scripts/install-test-deps.sh --redis-only
 fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -72,8 +72,9 @@ pub const RETIRE_BATCH: usize = 256;
 pub struct Ring {
     slots: Arc<Slots<Event>>,
     mask: u64,
-    /// Sequence of the first event ever pushed.
-    first: Seq,
+    /// Sequence of the first event ever pushed (moved only by [`RingWriter::start_at`], on a
+    /// ring that never held an event).
+    first: AtomicU64,
     /// Last published sequence; `first - 1` while empty.
     head: CachePadded<AtomicU64>,
     /// Oldest sequence not trimmed ([`Ring::trim_before`]); `first` until the first trim.
@@ -90,7 +91,7 @@ impl Ring {
         let ring = Arc::new(Self {
             slots,
             mask: capacity as u64 - 1,
-            first,
+            first: AtomicU64::new(first),
             head: CachePadded::new(AtomicU64::new(first - 1)),
             floor: CachePadded::new(AtomicU64::new(first)),
         });
@@ -99,6 +100,11 @@ impl Ring {
             slots: slot_writer,
         };
         (ring, writer)
+    }
+
+    /// The sequence the ring starts at: nothing before it was ever in it.
+    pub fn first(&self) -> Seq {
+        self.first.load(Ordering::Acquire)
     }
 
     /// Number of events held once full.
@@ -121,7 +127,7 @@ impl Ring {
         let head = self.head();
         (head + 1)
             .saturating_sub(self.slots.len() as u64)
-            .max(self.first)
+            .max(self.first())
             .max(self.floor.load(Ordering::Acquire))
     }
 
@@ -200,6 +206,27 @@ impl RingWriter {
         }
     }
 
+    /// Starts a ring that never held an event at `seq` instead of the sequence it was made
+    /// with, as if made with it (an edge node learning the cluster's ids from its first batch):
+    /// nothing before `seq` ever existed here, so nothing is lost, and readers that follow
+    /// from the old start move up to it ([`Ring::first`]) rather than report a lag. Returns
+    /// false (and does nothing) once the ring has held an event or skipped.
+    pub fn start_at(&mut self, seq: Seq) -> bool {
+        let ring = &*self.ring;
+        let first = ring.first();
+        if ring.head.load(Ordering::Relaxed) + 1 != first
+            || ring.floor.load(Ordering::Relaxed) != first
+            || seq < first
+        {
+            return false;
+        }
+        // First and floor before the head, as in `skip_to`.
+        ring.first.store(seq, Ordering::Release);
+        ring.floor.store(seq, Ordering::Release);
+        ring.head.store(seq - 1, Ordering::Release);
+        true
+    }
+
     /// Drops every held event and continues at `seq` (which must be past the head): the
     /// events in between are never pushed. An edge node does this when the cluster's stream
     /// cannot fill a gap ([`crate::cluster`]): readers asking for anything before `seq` get
@@ -246,7 +273,7 @@ impl RingReader<'_> {
         if seq > head {
             return Err(ReadError::NotYet);
         }
-        if seq < ring.first {
+        if seq < ring.first() {
             return Err(ReadError::Lagged {
                 oldest: ring.oldest(),
             });
@@ -319,6 +346,30 @@ mod tests {
         writer.push(event(101));
         assert_eq!(ring.read(100).unwrap().seq, 100);
         assert_eq!((ring.oldest(), ring.head()), (100, 101));
+    }
+
+    #[test]
+    fn an_empty_ring_starts_anywhere_once_and_only_before_its_first_event() {
+        let (ring, mut writer) = Ring::with_writer(8, 1);
+        assert!(writer.start_at(1_000));
+        assert_eq!(
+            (ring.first(), ring.oldest(), ring.head()),
+            (1_000, 1_000, 999)
+        );
+        assert!(matches!(
+            ring.read(1),
+            Err(ReadError::Lagged { oldest: 1_000 })
+        ));
+        assert!(writer.start_at(2_000), "still empty: it may move again");
+        writer.push(event(2_000));
+        assert!(!writer.start_at(3_000), "not once it held an event");
+        assert_eq!(ring.read(2_000).unwrap().seq, 2_000);
+        let (_, mut skipped) = Ring::with_writer(8, 1);
+        skipped.skip_to(50);
+        assert!(
+            !skipped.start_at(60),
+            "not after a skip: its floor is a loss"
+        );
     }
 
     /// `count` reader threads following `ring` from sequence 1 to `total`: each asserts it gets

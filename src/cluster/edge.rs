@@ -229,10 +229,18 @@ impl Follower {
     /// After (re)connecting: the latest prices (first time only) and the stream past the head.
     async fn catch_up(&mut self, conn: &mut MultiplexedConnection) -> Result<(), ClusterError> {
         let first_time = self.epoch.is_none();
-        if first_time {
-            self.refresh_latest(conn).await?;
-        }
+        let newest = if first_time {
+            self.refresh_latest(conn).await?
+        } else {
+            0
+        };
         let upto = self.backfill(conn, Seq::MAX).await?;
+        // Prices but no history (the stream was emptied): start the ring after the newest
+        // price, so the shards take the prices as their snapshots before any client comes.
+        if upto.is_none() && newest > 0 && self.epoch.is_none() {
+            self.sequencer.skip_to(newest + 1);
+            self.sequencer.wake_shards();
+        }
         // The stream's history starts past what this node holds (trimmed, or a new epoch):
         // nothing can fill the hole. On the very first sync there is nothing to lose.
         if let Some((first, epoch)) = upto
@@ -336,27 +344,30 @@ impl Follower {
         Ok(())
     }
 
-    /// Stores the hash's newest event of every symbol in the cache where it is newer.
+    /// Stores the hash's newest event of every symbol in the cache where it is newer; returns
+    /// the highest sequence among them (0: none).
     async fn refresh_latest(
         &mut self,
         conn: &mut MultiplexedConnection,
-    ) -> Result<(), ClusterError> {
+    ) -> Result<Seq, ClusterError> {
         let latest: Vec<(String, Vec<u8>)> = bounded(
             redis::cmd("HGETALL")
                 .arg(&self.keys.latest)
                 .query_async(conn),
         )
         .await?;
+        let mut newest = 0;
         for (_, bytes) in latest {
             let Some(batch) = self.decode(&Bytes::from(bytes)) else {
                 continue;
             };
             for event in batch.events {
+                newest = newest.max(event.seq);
                 self.sequencer.refresh_latest(event);
             }
         }
         self.sequencer.end_batch(0);
-        Ok(())
+        Ok(newest)
     }
 
     /// Pushes a batch's events the ring does not hold yet (it never skips: a gap has been dealt

@@ -86,6 +86,8 @@ impl Publisher {
         stop: CancellationToken,
         failed: CancellationToken,
     ) -> Result<JoinHandle<Result<(), ClusterError>>, ClusterError> {
+        // Taken here, before the feeds start: what they send from now on is all published.
+        let cursor = self.ring.head();
         std::thread::Builder::new()
             .name("tickcast-publisher".into())
             .spawn(move || {
@@ -96,7 +98,7 @@ impl Publisher {
                         what: "publisher runtime",
                         source,
                     })?;
-                let result = runtime.block_on(self.run(stop));
+                let result = runtime.block_on(self.run(cursor, stop));
                 if let Err(error) = &result {
                     tracing::error!(%error, "stopped publishing");
                     failed.cancel();
@@ -109,11 +111,10 @@ impl Publisher {
             })
     }
 
-    async fn run(self, stop: CancellationToken) -> Result<(), ClusterError> {
+    async fn run(self, mut cursor: u64, stop: CancellationToken) -> Result<(), ClusterError> {
         let script = Script::new(PUBLISH);
         let cluster = &self.metrics.cluster;
         let mut conn: Option<MultiplexedConnection> = None;
-        let mut cursor = self.ring.head();
         let mut backoff = Backoff::default();
         let mut down = false;
         let mut renew_at = Instant::now() + self.lease / 3;

@@ -272,9 +272,14 @@ impl Sequencer {
     }
 
     /// Continues the ring at `seq`, dropping what it holds (a gap the cluster cannot fill).
+    /// A ring that never held an event, on a node that knows no price yet, just starts there:
+    /// nothing was lost, so the shards' open streams go on (see [`crate::ring::RingWriter::start_at`]).
     pub fn skip_to(&mut self, seq: crate::tick::Seq) {
         self.publish_latest();
-        self.ring.skip_to(seq);
+        let knows_nothing = self.index.is_empty();
+        if !(knows_nothing && self.ring.start_at(seq)) {
+            self.ring.skip_to(seq);
+        }
         self.marks.clear();
         self.metrics
             .head_seq

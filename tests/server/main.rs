@@ -11,6 +11,7 @@
 mod support;
 
 mod auth;
+mod cluster;
 mod coalesce;
 mod conflation;
 mod fanout;

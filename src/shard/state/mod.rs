@@ -345,7 +345,14 @@ impl ShardState {
     pub fn dispatch_available(&self) -> bool {
         let ring = &self.shared.ring;
         let head = ring.head();
-        let cursor = self.cursor.get();
+        let mut cursor = self.cursor.get();
+        // A ring that started past this shard's cursor (an edge learning the cluster's ids,
+        // `RingWriter::start_at`): the sequences between never existed, nothing was missed.
+        let first = ring.first();
+        if cursor + 1 < first {
+            cursor = first - 1;
+            self.cursor.set(cursor);
+        }
         if cursor >= head {
             self.metrics().ring_lag.store(0, Ordering::Relaxed);
             return false;

@@ -17,6 +17,8 @@
 //!   servers started with [`Server::jwt`].
 //! - [`tls`] makes test certificates (rcgen) and holds the TLS and HTTP/2 (hyper) clients.
 //! - [`Metrics`] parses a `/metrics` scrape and sums samples by name and labels.
+//! - [`RedisServer`] is a `redis-server` child on a free port for the cluster tests, with a
+//!   tiny RESP client to look at and tamper with what it holds.
 //!
 //! Waiting is always bounded: [`eventually`] polls a condition until a deadline, and every test
 //! body runs inside [`within`].
@@ -27,6 +29,7 @@ pub mod http;
 mod metrics;
 mod process;
 mod record;
+mod redis;
 mod server;
 mod sse;
 pub mod tls;
@@ -39,6 +42,7 @@ pub use http::Response;
 pub use metrics::Metrics;
 pub use process::run;
 pub use record::Recorder;
+pub use redis::RedisServer;
 pub use server::{Server, head_seq, snapshot_tick};
 pub use sse::{End, Event, Item, SseStream, raw_number};
 pub use tls::{Http2Client, TestCert};
