@@ -73,7 +73,7 @@ impl std::str::FromStr for Role {
 }
 
 /// How a feed or edge node reaches the cluster.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClusterSettings {
     /// `--role feed` or `--role edge`.
     pub role: Role,
@@ -83,6 +83,32 @@ pub struct ClusterSettings {
     pub prefix: String,
     /// `--leader-lease`: how long a feed node's lease lasts without renewal.
     pub lease: Duration,
+}
+
+/// `--check-config` prints the settings: the URL's password must not be in that output.
+impl std::fmt::Debug for ClusterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSettings")
+            .field("role", &self.role)
+            .field("redis_url", &redacted(&self.redis_url))
+            .field("prefix", &self.prefix)
+            .field("lease", &self.lease)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 impl ClusterSettings {
@@ -269,6 +295,19 @@ mod tests {
             lease: Duration::from_secs(5),
         };
         assert!(matches!(settings.client(), Err(ClusterError::Url(_))));
+        let shown = format!(
+            "{:?}",
+            ClusterSettings {
+                redis_url: "redis://app:s3cret@10.0.0.5:6379/2".into(),
+                ..settings.clone()
+            }
+        );
+        assert!(
+            shown.contains("redis://app:***@10.0.0.5:6379/2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert_eq!(redacted("redis://:pw@h:1"), "redis://:***@h:1");
+        assert_eq!(redacted("redis://h:1"), "redis://h:1");
         assert_eq!(settings.keys().stream, "t:stream");
     }
 }
