@@ -153,7 +153,7 @@ impl Follower {
                     .cluster
                     .redis_disconnects
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%error, "lost Redis; serving what this edge holds, reconnecting");
+                tracing::warn!(%error, "Redis lost or unreachable; serving what this edge holds, reconnecting");
             }
             tokio::select! {
                 _ = backoff.sleep() => {}

@@ -83,6 +83,9 @@ pub struct ClusterSettings {
     pub prefix: String,
     /// `--leader-lease`: how long a feed node's lease lasts without renewal.
     pub lease: Duration,
+    /// `--redis-ca`: the PEM root(s) a `rediss://` server's certificate must chain to, instead
+    /// of the system's trust store.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// `--check-config` prints the settings: the URL's password must not be in that output.
@@ -93,6 +96,7 @@ impl std::fmt::Debug for ClusterSettings {
             .field("redis_url", &redacted(&self.redis_url))
             .field("prefix", &self.prefix)
             .field("lease", &self.lease)
+            .field("ca", &self.ca)
             .finish()
     }
 }
@@ -122,9 +126,24 @@ impl ClusterSettings {
         }
     }
 
-    /// The Redis client (the URL is checked, no connection is made).
+    /// The Redis client (the URL and the `--redis-ca` file are checked, no connection is made).
     pub fn client(&self) -> Result<redis::Client, ClusterError> {
-        redis::Client::open(self.redis_url.as_str()).map_err(|e| ClusterError::Url(e.to_string()))
+        let url = |e: redis::RedisError| ClusterError::Url(e.to_string());
+        let Some(ca) = &self.ca else {
+            return redis::Client::open(self.redis_url.as_str()).map_err(url);
+        };
+        if !self.redis_url.starts_with("rediss://") {
+            return Err(ClusterError::Url(
+                "--redis-ca goes with a rediss:// URL".into(),
+            ));
+        }
+        let root = std::fs::read(ca)
+            .map_err(|e| ClusterError::Url(format!("--redis-ca {}: {e}", ca.display())))?;
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root),
+        };
+        redis::Client::build_with_tls(self.redis_url.as_str(), certificates).map_err(url)
     }
 }
 
@@ -293,6 +312,7 @@ mod tests {
             redis_url: "http://127.0.0.1:6379".into(),
             prefix: "t".into(),
             lease: Duration::from_secs(5),
+            ca: None,
         };
         assert!(matches!(settings.client(), Err(ClusterError::Url(_))));
         let shown = format!(

@@ -360,6 +360,7 @@ impl ServeArgs {
             redis_url: url,
             prefix: prefix.clone(),
             lease: self.leader_lease,
+            ca: self.redis_ca.clone(),
         };
         // The URL is checked now (scheme, host, port, credentials' syntax); nothing connects.
         settings

@@ -410,6 +410,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
 
+    /// PEM root certificate(s) a `rediss://` Redis must chain to (default: the system's trust
+    /// store).
+    #[arg(long, value_name = "FILE")]
+    pub redis_ca: Option<PathBuf>,
+
     /// Prefix of the cluster's Redis keys and channel, so several clusters can share one Redis.
     #[arg(long, default_value = "tickcast")]
     pub redis_prefix: String,

@@ -109,6 +109,8 @@ pub struct FileConfig {
     pub role: Option<String>,
     /// The cluster's Redis URL, e.g. `"redis://:secret@10.0.0.5:6379"`.
     pub redis: Option<String>,
+    /// PEM root(s) of a `rediss://` Redis's certificate.
+    pub redis_ca: Option<std::path::PathBuf>,
     /// Prefix of the cluster's Redis keys (default `"tickcast"`).
     pub redis_prefix: Option<String>,
     /// The feed node's publishing lease, e.g. `"5s"`.
@@ -237,6 +239,7 @@ impl ServeArgs {
                 })?;
         }
         take!(redis, some);
+        take!(redis_ca, some);
         take!(redis_prefix);
         take!(leader_lease, duration);
         Ok(())

@@ -12,6 +12,7 @@ mod support;
 
 mod auth;
 mod cluster;
+mod cluster_tls;
 mod coalesce;
 mod conflation;
 mod fanout;

@@ -42,6 +42,9 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// With [`RedisServer::start_tls_or_skip`]: the TLS port (the plain one stays for the
+    /// harness's own commands).
+    tls_port: Option<u16>,
 }
 
 impl RedisServer {
@@ -57,6 +60,36 @@ impl RedisServer {
         Some(RedisServer::start().await)
     }
 
+    /// Like [`RedisServer::start_or_skip`], also serving TLS on a second port with a
+    /// certificate for `127.0.0.1` issued by a test CA; returns the server and the CA's PEM
+    /// file (what `--redis-ca` is given).
+    pub async fn start_tls_or_skip() -> Option<(RedisServer, PathBuf)> {
+        let mut server = RedisServer::start_or_skip().await?;
+        let ca = server.dir.join("ca.pem");
+        let (cert, key) = (server.dir.join("cert.pem"), server.dir.join("key.pem"));
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let issuer = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA cert");
+        let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .expect("leaf params")
+            .signed_by(&leaf_key, &issuer)
+            .expect("leaf cert");
+        std::fs::write(&ca, issuer.pem()).expect("write the CA");
+        std::fs::write(&cert, leaf.pem()).expect("write the certificate");
+        std::fs::write(&key, leaf_key.serialize_pem()).expect("write the key");
+        server.tls_port = Some(free_port());
+        server.restart().await;
+        Some((server, ca))
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT` (with [`RedisServer::start_tls_or_skip`]).
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("a server started with TLS");
+        format!("rediss://127.0.0.1:{port}")
+    }
+
     /// Starts a server on a free port and waits until it answers `PING`.
     async fn start() -> RedisServer {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -67,6 +100,7 @@ impl RedisServer {
             port: 0,
             dir,
             child: None,
+            tls_port: None,
         };
         for _ in 0..PORT_ATTEMPTS {
             server.port = free_port();
@@ -164,11 +198,26 @@ impl RedisServer {
             .try_clone()
             .map_err(|err| format!("clone the log file: {err}"))?;
         let port = self.port.to_string();
-        let child = Command::new(REDIS_SERVER)
+        let mut command = Command::new(REDIS_SERVER);
+        command
             .args(["--port", &port, "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
-            .arg(&self.dir)
+            .arg(&self.dir);
+        if let Some(tls_port) = self.tls_port {
+            command
+                .args([
+                    "--tls-port",
+                    &tls_port.to_string(),
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(self.dir.join("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(self.dir.join("key.pem"));
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(stderr)
