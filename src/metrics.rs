@@ -40,7 +40,8 @@ pub struct ShardMetrics {
     pub ring_lag: AtomicU64,
     /// The shard's coalescing window now, in microseconds.
     pub coalesce_window_us: AtomicU64,
-    /// Thousandths of the last sample's wall time the shard thread spent on a CPU (`--coalesce
+    /// Thousandths of the last sample's wall time the shard thread spent on a CPU or waiting
+    /// for one (`--coalesce
     /// auto` only).
     pub busy_permille: AtomicU64,
 }
@@ -437,7 +438,7 @@ impl Metrics {
             ),
             (
                 "tickcast_shard_busy_ratio",
-                "Fraction of the last 100 ms the shard thread spent on a CPU (--coalesce auto).",
+                "Fraction of the last 100 ms the shard thread spent on a CPU or waiting for one (--coalesce auto).",
                 |m| m.busy_permille.load(Ordering::Relaxed) as f64 / 1e3,
             ),
         ];

@@ -8,7 +8,7 @@
 //! (BENCHMARKS.md, "coalescing"). The first tick after a quiet window goes out at once.
 //!
 //! In `auto` mode the shard's housekeeping feeds [`Window::observe`] the fraction of wall time
-//! its thread spent on a CPU over the last sample ([`ThreadClock`]): below [`LOW_BUSY`] the
+//! its thread spent on a CPU or waiting for one over the last sample ([`ThreadClock`]): below [`LOW_BUSY`] the
 //! window halves (to none), above [`HIGH_BUSY`] it doubles (from [`MIN_WINDOW`] up to the
 //! `--coalesce-max` cap), in between it holds. The gap between the two is the hysteresis that
 //! keeps it from flapping: widening the window lowers the busy fraction it reacts to.
@@ -104,11 +104,17 @@ impl Window {
     }
 }
 
-/// The CPU time of the calling thread, read from `/proc/thread-self/schedstat` (nanoseconds
-/// on a CPU). A file read rather than `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` keeps the crate
-/// free of `unsafe` FFI; it is read ten times a second per shard.
+/// How much of the wall time the calling thread wanted a CPU, read from
+/// `/proc/thread-self/schedstat`: nanoseconds on a CPU plus nanoseconds runnable but waiting in
+/// a run queue. The wait counts because a shard that competes for its core (with the other
+/// shards, the feeds, or a load generator on the same machine) delays its ticks by that much
+/// already: packing them into fewer writes then costs no extra latency and gives the CPU back.
+/// Counting only time on a CPU, two unpinned shards on two busy cores each looked 30% busy,
+/// so `auto` never opened a window while the machine ran out of CPU (issue 13). A file read
+/// rather than `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` keeps the crate free of `unsafe` FFI;
+/// it is read ten times a second per shard.
 pub struct ThreadClock {
-    last_cpu: Duration,
+    last: Duration,
     last_wall: std::time::Instant,
 }
 
@@ -116,19 +122,19 @@ impl ThreadClock {
     /// Starts measuring the calling thread; `None` if the kernel does not report it.
     pub fn start() -> Option<Self> {
         Some(Self {
-            last_cpu: thread_cpu()?,
+            last: thread_demand()?,
             last_wall: std::time::Instant::now(),
         })
     }
 
-    /// The fraction of wall time the calling thread spent on a CPU since the previous call
-    /// (0..=1), or `None` if it can no longer be read.
+    /// The fraction of wall time the calling thread spent on a CPU or waiting for one since
+    /// the previous call (0..=1), or `None` if it can no longer be read.
     pub fn busy(&mut self) -> Option<f64> {
-        let cpu = thread_cpu()?;
+        let demand = thread_demand()?;
         let wall = std::time::Instant::now();
-        let spent = cpu.saturating_sub(self.last_cpu).as_secs_f64();
+        let spent = demand.saturating_sub(self.last).as_secs_f64();
         let elapsed = wall.duration_since(self.last_wall).as_secs_f64();
-        self.last_cpu = cpu;
+        self.last = demand;
         self.last_wall = wall;
         if elapsed <= 0.0 {
             return None;
@@ -137,16 +143,19 @@ impl ThreadClock {
     }
 }
 
-/// CPU time of the calling thread so far.
-fn thread_cpu() -> Option<Duration> {
+/// Time on a CPU plus time waiting for one, of the calling thread so far.
+fn thread_demand() -> Option<Duration> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     parse_schedstat(&text)
 }
 
-/// The first field of a `schedstat` line: nanoseconds spent on a CPU.
+/// The first two fields of a `schedstat` line: nanoseconds on a CPU and nanoseconds waiting in
+/// a run queue, summed.
 fn parse_schedstat(text: &str) -> Option<Duration> {
-    let ns = text.split_ascii_whitespace().next()?.parse::<u64>().ok()?;
-    Some(Duration::from_nanos(ns))
+    let mut fields = text.split_ascii_whitespace();
+    let on_cpu = fields.next()?.parse::<u64>().ok()?;
+    let waiting = fields.next()?.parse::<u64>().ok()?;
+    Some(Duration::from_nanos(on_cpu.saturating_add(waiting)))
 }
 
 #[cfg(test)]
@@ -217,9 +226,11 @@ mod tests {
     fn schedstat_lines_parse() {
         assert_eq!(
             parse_schedstat("123456789 1000 42\n"),
-            Some(Duration::from_nanos(123_456_789))
+            Some(Duration::from_nanos(123_457_789)),
+            "on a CPU plus waiting for one"
         );
         assert_eq!(parse_schedstat(""), None);
+        assert_eq!(parse_schedstat("5"), None);
         assert_eq!(parse_schedstat("x 1 2"), None);
     }
 
@@ -238,5 +249,45 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         let idle = clock.busy().expect("readable");
         assert!(idle < 0.5, "a sleeping thread is not busy: {idle}");
+    }
+
+    #[test]
+    fn a_thread_that_waits_for_a_cpu_counts_as_busy() {
+        // Three spinning threads pinned to the CPU this thread runs on: this thread is
+        // runnable all the time but on the CPU about a quarter of it.
+        let Ok(cpu) = nix::sched::sched_getcpu() else {
+            return;
+        };
+        let mut set = nix::sched::CpuSet::new();
+        if set.set(cpu).is_err() {
+            return;
+        }
+        let pin = move || nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+        if pin().is_err() {
+            return;
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinners: Vec<_> = (0..3)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let _ = pin();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        let mut clock = ThreadClock::start().expect("/proc/thread-self/schedstat");
+        let until = std::time::Instant::now() + Duration::from_millis(200);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        let busy = clock.busy().expect("readable twice");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for spinner in spinners {
+            let _ = spinner.join();
+        }
+        assert!(busy > HIGH_BUSY, "runnable the whole time: {busy}");
     }
 }
