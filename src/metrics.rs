@@ -41,8 +41,7 @@ pub struct ShardMetrics {
     /// The shard's coalescing window now, in microseconds.
     pub coalesce_window_us: AtomicU64,
     /// Thousandths of the last sample's wall time the shard thread spent on a CPU or waiting
-    /// for one (`--coalesce
-    /// auto` only).
+    /// for one (`--coalesce auto` only).
     pub busy_permille: AtomicU64,
 }
 
