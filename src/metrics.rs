@@ -76,6 +76,8 @@ pub struct ClusterMetrics {
     pub rejected_messages: AtomicU64,
     /// Edge: the feed epoch it follows.
     pub epoch: AtomicU64,
+    /// Edge: 1 when its feed node serves a synthetic market (`/healthz`, `/v1/symbols`).
+    pub synthetic: AtomicU64,
     /// Edge: from the feed node receiving a tick to the edge holding it in its ring, per event.
     pub hop: Mutex<Option<Histogram<u64>>>,
 }

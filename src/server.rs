@@ -239,6 +239,7 @@ pub async fn run(
                 node,
                 lease,
                 epoch: seq_base,
+                synthetic,
             }
             .spawn(cluster_stop.clone(), cluster_failed.clone())?,
         ),

@@ -374,6 +374,9 @@ impl Follower {
     /// with before), then wakes the shards.
     fn take(&mut self, batch: Batch, source: Source) {
         let cluster = &self.metrics.cluster;
+        cluster
+            .synthetic
+            .store(u64::from(batch.synthetic), Ordering::Relaxed);
         if self.epoch != Some(batch.epoch) {
             if let Some(previous) = self.epoch {
                 cluster.epoch_changes.fetch_add(1, Ordering::Relaxed);

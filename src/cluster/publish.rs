@@ -75,6 +75,8 @@ pub struct Publisher {
     pub lease: Duration,
     /// This run's epoch (its first sequence).
     pub epoch: u64,
+    /// Whether this node serves a synthetic market (edges say so too).
+    pub synthetic: bool,
 }
 
 impl Publisher {
@@ -233,7 +235,12 @@ impl Publisher {
             };
             let last = last.seq;
             batch.clear();
-            wire::encode(&mut batch, self.epoch, named.iter().copied());
+            wire::encode(
+                &mut batch,
+                self.epoch,
+                self.synthetic,
+                named.iter().copied(),
+            );
             let mut invocation = script.key(&self.keys.leader);
             invocation
                 .key(&self.keys.stream)
@@ -249,7 +256,12 @@ impl Publisher {
             for &(event, name) in named.iter().rev() {
                 if seen.insert(event.symbol_id) {
                     let mut one = BytesMut::new();
-                    wire::encode(&mut one, self.epoch, std::iter::once((event, name)));
+                    wire::encode(
+                        &mut one,
+                        self.epoch,
+                        self.synthetic,
+                        std::iter::once((event, name)),
+                    );
                     invocation.arg(name.as_str()).arg(&one[..]);
                 }
             }

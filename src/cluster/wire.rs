@@ -7,7 +7,8 @@
 //! zero-copy: every frame is a slice of the one buffer the message arrived in, which then plays
 //! the part of the sequencer's frame arena chunk.
 //!
-//! Layout (little-endian): magic `TCB1`, epoch u64, count u32, then per event: seq u64, n u64,
+//! Layout (little-endian): magic `TCB1`, epoch u64, flags u8 (bit 0: the feed node serves a
+//! synthetic market), count u32, then per event: seq u64, n u64,
 //! rx u64, tick_start u16, data_start u16, frame_len u32, sym_len u8, the symbol, the frame.
 //! Written by hand: the format must hand out slices of the received buffer and check every
 //! field on the way, which a serde format (bincode, postcard) would do only by copying into owned
@@ -27,7 +28,9 @@ use crate::tick::{Seq, Symbol};
 /// The first bytes of every batch (format version 1).
 const MAGIC: &[u8; 4] = b"TCB1";
 /// Bytes before the first event.
-const HEAD_LEN: usize = 4 + 8 + 4;
+const HEAD_LEN: usize = 4 + 8 + 1 + 4;
+/// Flag bit: the feed node serves a synthetic market (edges say so on `/healthz`).
+const SYNTHETIC: u8 = 1;
 /// Fixed bytes of an event before its symbol and frame.
 const EVENT_FIXED: usize = 8 + 8 + 8 + 2 + 2 + 4 + 1;
 /// Most events a batch may carry (the feed node publishes at most this many at once).
@@ -64,6 +67,8 @@ pub enum WireError {
 pub struct Batch {
     /// The feed node's epoch (its first sequence number of that run).
     pub epoch: u64,
+    /// Whether the feed node serves a synthetic market.
+    pub synthetic: bool,
     /// The events, consecutive sequences, oldest first.
     pub events: Vec<Sequenced>,
 }
@@ -84,10 +89,12 @@ impl Batch {
 pub fn encode<'a>(
     out: &mut BytesMut,
     epoch: u64,
+    synthetic: bool,
     events: impl ExactSizeIterator<Item = (&'a Event, Symbol)>,
 ) {
     out.put_slice(MAGIC);
     out.put_u64_le(epoch);
+    out.put_u8(if synthetic { SYNTHETIC } else { 0 });
     out.put_u32_le(events.len() as u32);
     for (event, symbol) in events {
         let (frame, tick_start, data_start) = event.frame.wire_parts();
@@ -111,6 +118,7 @@ pub fn decode(bytes: &Bytes) -> Result<Batch, WireError> {
         return Err(WireError::Magic);
     }
     let epoch = at.u64()?;
+    let synthetic = at.take(1)?[0] & SYNTHETIC != 0;
     let count = at.u32()? as usize;
     if count == 0 || count > MAX_EVENTS {
         return Err(WireError::Count);
@@ -149,7 +157,11 @@ pub fn decode(bytes: &Bytes) -> Result<Batch, WireError> {
     if at.at != bytes.len() {
         return Err(WireError::Trailing);
     }
-    Ok(Batch { epoch, events })
+    Ok(Batch {
+        epoch,
+        synthetic,
+        events,
+    })
 }
 
 /// A bounds-checked cursor over a message.
@@ -208,7 +220,7 @@ mod tests {
     fn batch(seqs: std::ops::RangeInclusive<Seq>) -> Bytes {
         let events: Vec<_> = seqs.map(|s| event(s, "BTC-USD", s as i64)).collect();
         let mut out = BytesMut::new();
-        encode(&mut out, 7, events.iter().map(|(e, s)| (&**e, *s)));
+        encode(&mut out, 7, false, events.iter().map(|(e, s)| (&**e, *s)));
         out.freeze()
     }
 
@@ -217,10 +229,10 @@ mod tests {
         let (a, sym_a) = event(100, "BTC-USD", 6_000_012);
         let (b, sym_b) = event(101, "KRAKEN:ETH/USD", 300_001);
         let mut out = BytesMut::new();
-        encode(&mut out, 42, [(&*a, sym_a), (&*b, sym_b)].into_iter());
+        encode(&mut out, 42, true, [(&*a, sym_a), (&*b, sym_b)].into_iter());
         let bytes = out.freeze();
         let batch = decode(&bytes).unwrap();
-        assert_eq!(batch.epoch, 42);
+        assert_eq!((batch.epoch, batch.synthetic), (42, true));
         assert_eq!((batch.first(), batch.last()), (100, 101));
         for (got, (want, sym)) in batch.events.iter().zip([(&a, sym_a), (&b, sym_b)]) {
             assert_eq!(
@@ -262,13 +274,13 @@ mod tests {
     fn counts_and_sequences_are_checked() {
         let bytes = batch(100..=101);
         let mut zero = bytes.to_vec();
-        zero[12..16].copy_from_slice(&0u32.to_le_bytes());
+        zero[13..17].copy_from_slice(&0u32.to_le_bytes());
         assert_eq!(decode(&Bytes::from(zero)).unwrap_err(), WireError::Count);
         let mut huge = bytes.to_vec();
-        huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        huge[13..17].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(decode(&Bytes::from(huge)).unwrap_err(), WireError::Count);
         let mut many = bytes.to_vec();
-        many[12..16].copy_from_slice(&4000u32.to_le_bytes());
+        many[13..17].copy_from_slice(&4000u32.to_le_bytes());
         assert_eq!(
             decode(&Bytes::from(many)).unwrap_err(),
             WireError::Truncated
@@ -277,7 +289,7 @@ mod tests {
         let (a, sa) = event(100, "A", 1);
         let (c, sc) = event(102, "A", 3);
         let mut out = BytesMut::new();
-        encode(&mut out, 1, [(&*a, sa), (&*c, sc)].into_iter());
+        encode(&mut out, 1, false, [(&*a, sa), (&*c, sc)].into_iter());
         assert_eq!(decode(&out.freeze()).unwrap_err(), WireError::Sequence);
         assert_eq!(
             decode(&Bytes::from_static(b"TCB0")).unwrap_err(),

@@ -455,10 +455,22 @@ fn symbols(http: &HttpState, shard: &ShardState, grant: Option<&Grant>) -> Respo
     names.sort_unstable();
     let body = serde_json::json!({
         "universe": match cache.kind() { UniverseKind::Closed => "closed", UniverseKind::Open => "open" },
-        "synthetic": http.synthetic,
+        "synthetic": synthetic(http, &shard.shared),
         "symbols": names,
     });
     json_response(StatusCode::OK, body.to_string())
+}
+
+/// Whether the ticks served are a synthetic market: this node's feed, or (an edge) its feed
+/// node's.
+fn synthetic(http: &HttpState, shared: &Shared) -> bool {
+    http.synthetic
+        || shared
+            .metrics
+            .cluster
+            .synthetic
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
 }
 
 /// `/healthz`: 200 with the process's facts, 503 while draining.
@@ -477,7 +489,7 @@ pub fn health_body(http: &HttpState, shared: &Shared) -> (StatusCode, String) {
     }
     let mut body = serde_json::json!({
         "status": "ok",
-        "synthetic": http.synthetic,
+        "synthetic": synthetic(http, shared),
         "shards": http.shards,
         "head_seq": shared.ring.head(),
         "symbols": shared.cache.universe().len(),

@@ -749,6 +749,7 @@ fn garbage(epoch: u64, seq: u64) -> Vec<Vec<u8>> {
     let header = |count: u32| {
         let mut bytes = b"TCB1".to_vec();
         bytes.extend_from_slice(&epoch.to_le_bytes());
+        bytes.push(0); // flags
         bytes.extend_from_slice(&count.to_le_bytes());
         bytes
     };
@@ -838,4 +839,24 @@ fn cluster_flags_that_cannot_work_stop_the_start() {
             "{what}: the message names {names}: {stderr}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_edge_says_synthetic_when_its_feed_node_serves_the_synthetic_market() {
+    let Some(redis) = RedisServer::start_or_skip().await else {
+        return;
+    };
+    within(TEST_TIMEOUT, async {
+        let url = redis.url();
+        let flags = ["--redis", url.as_str(), "--redis-prefix", "syn"];
+        let _feed_node =
+            Server::start(&[&["--role", "feed", "--synthetic-rate", "200"][..], &flags].concat())
+                .await;
+        let edge = Server::start(&[&["--role", "edge"][..], &flags].concat()).await;
+        let mut stream = edge.stream("/v1/stream?symbols=SYN0001").await;
+        stream.next_event(EVENT_TIMEOUT).await;
+        assert_eq!(edge.get_json("/healthz").await["synthetic"], true);
+        assert_eq!(edge.get_json("/v1/symbols").await["synthetic"], true);
+    })
+    .await;
 }
