@@ -378,6 +378,11 @@ impl Sequencer {
         if let Some(id) = self.index.get(&symbol) {
             return *id;
         }
+        self.intern(symbol)
+    }
+
+    /// Adds a new symbol to the universe and this sequencer's tables.
+    fn intern(&mut self, symbol: Symbol) -> SymbolId {
         let id = self.cache.intern(symbol);
         self.index.insert(symbol, id);
         self.counts.push(0);
@@ -397,14 +402,7 @@ impl Sequencer {
         } else if self.index.len() >= self.max_symbols {
             Reject::SymbolLimit
         } else {
-            let id = self.cache.intern(symbol);
-            self.index.insert(symbol, id);
-            self.counts.push(0);
-            self.unpublished.push(None);
-            self.metrics
-                .symbols
-                .store(self.index.len() as u64, Ordering::Relaxed);
-            return Some(id);
+            return Some(self.intern(symbol));
         };
         self.metrics.reject(reason);
         self.log.reject(reason, 0, symbol.as_str().as_bytes());
