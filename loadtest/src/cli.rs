@@ -161,6 +161,10 @@ pub struct Args {
     /// When the reconnect storm hits, after the feed starts.
     #[arg(long, value_parser = duration, help_heading = "Clients")]
     pub reconnect_at: Option<Duration>,
+    /// Reconnect (after the `retry:` delay, with Last-Event-ID) after a broken connection or a
+    /// failed reconnect too, as a browser's EventSource does; resume times are then measured.
+    #[arg(long, help_heading = "Clients")]
+    pub reconnect_on_error: bool,
     /// Latency from the feeder's scheduled `ts` or tickcast's ingest `rx`.
     #[arg(long, value_enum, help_heading = "Clients")]
     pub latency_from: Option<LatencyFrom>,
@@ -284,6 +288,9 @@ impl Args {
             publishers,
             seed
         );
+        if self.reconnect_on_error {
+            s.reconnect_on_error = true;
+        }
         if let Some(server) = self.server {
             s.target = server;
         }

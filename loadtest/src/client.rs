@@ -18,7 +18,9 @@
 //! Roles: a fast client reads everything; a slow one reads a budget of bytes every
 //! `SLOW_TICK`; a paused one reads the response head and then nothing. A server that ends a
 //! stream gets the browser treatment: reconnect after the `retry:` hint with `Last-Event-ID`,
-//! at most `MAX_AUTO_RECONNECTS` times.
+//! at most `MAX_AUTO_RECONNECTS` times; with `--reconnect-on-error` so does a broken connection
+//! (a reset, an error mid-stream, a reconnect that failed), as a browser's `EventSource` does
+//! when the node behind a load balancer dies (`next_after`).
 
 use std::io;
 use std::pin::Pin;
@@ -44,8 +46,9 @@ use crate::transport::{self, Connection, Http2};
 
 /// How often a slow client reads its budget.
 const SLOW_TICK: Duration = Duration::from_millis(100);
-/// Reconnects after the server ended a stream, per client (a broken server must not turn the
-/// run into a reconnect loop).
+/// Automatic reconnects per client, after the server ended a stream (or, with
+/// `--reconnect-on-error`, after a broken connection or failed reconnect): a broken server must
+/// not turn the run into a reconnect loop.
 const MAX_AUTO_RECONNECTS: u32 = 3;
 /// The reconnect delay when the server sent no `retry:` hint.
 const DEFAULT_RETRY: Duration = Duration::from_secs(1);
@@ -83,6 +86,7 @@ impl Failure {
 }
 
 /// Why a connection's reading stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ended {
     /// The reconnect storm: drop and resume.
     Storm,
@@ -90,6 +94,34 @@ enum Ended {
     Closed,
     /// A socket error or a malformed stream: this client is done.
     Broken,
+}
+
+/// What a client does once a connection stopped being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// The storm: resume at once with `Last-Event-ID` (resume times measured).
+    Resume,
+    /// Reconnect after the `retry:` delay with `Last-Event-ID`, as a browser does.
+    Retry {
+        /// Whether the resume times are measured (`--reconnect-on-error`).
+        measured: bool,
+    },
+    /// This client is done.
+    GiveUp,
+}
+
+/// The reconnect policy: a stream the server ended is resumed after its `retry:` delay, at most
+/// [`MAX_AUTO_RECONNECTS`] times per client; a broken connection (or a reconnect that failed)
+/// ends the client, unless `on_error` (`--reconnect-on-error`), which treats it like a close,
+/// as a browser's `EventSource` does, and measures every such resume. `done`: automatic
+/// reconnects this client already made.
+fn next_after(ended: Ended, on_error: bool, done: u32) -> Next {
+    match ended {
+        Ended::Storm => Next::Resume,
+        Ended::Broken if !on_error => Next::GiveUp,
+        Ended::Closed | Ended::Broken if done >= MAX_AUTO_RECONNECTS => Next::GiveUp,
+        Ended::Closed | Ended::Broken => Next::Retry { measured: on_error },
+    }
 }
 
 /// What a client reads its events from.
@@ -115,7 +147,8 @@ enum Read {
 struct Resume {
     dropped_ns: u64,
     first_seen: bool,
-    /// A storm reconnect (its resume times are reported), not one after a server close.
+    /// A storm reconnect, or any automatic one with `--reconnect-on-error`: its resume times
+    /// are reported.
     measured: bool,
 }
 
@@ -208,7 +241,7 @@ impl Client {
             self.open_bounded().await
         };
         self.control.settled.fetch_add(1, Ordering::Relaxed);
-        let mut stream = match first {
+        let stream = match first {
             Ok(stream) => {
                 self.connected = true;
                 self.control.connected.fetch_add(1, Ordering::Relaxed);
@@ -227,31 +260,44 @@ impl Client {
             }
         };
         let mut auto_reconnects = 0;
+        // `None` after a reconnect that failed.
+        let mut stream = Some(stream);
         loop {
-            let ended = match self.plan.role {
-                Role::Fast => self.read_fast(&mut stream).await,
-                Role::Slow => self.read_slow(&mut stream).await,
-                Role::Paused => std::future::pending::<Ended>().await,
+            let ended = match (stream.as_mut(), self.plan.role) {
+                (None, _) => Ended::Broken,
+                (Some(stream), Role::Fast) => self.read_fast(stream).await,
+                (Some(stream), Role::Slow) => self.read_slow(stream).await,
+                (Some(_), Role::Paused) => std::future::pending::<Ended>().await,
             };
-            let measured = match ended {
-                Ended::Storm => true,
-                Ended::Closed => {
-                    self.local.stats.borrow_mut().server_closes += 1;
+            let ended_ns = epoch_ns();
+            if let Ended::Closed = ended {
+                self.local.stats.borrow_mut().server_closes += 1;
+            }
+            let measured = match next_after(ended, self.config.reconnect_on_error, auto_reconnects)
+            {
+                Next::Resume => true,
+                Next::Retry { measured } => {
                     auto_reconnects += 1;
-                    if auto_reconnects > MAX_AUTO_RECONNECTS {
-                        break;
+                    if let Ended::Broken = ended {
+                        self.local.stats.borrow_mut().reconnects.after_error += 1;
                     }
+                    drop(stream.take());
                     tokio::time::sleep(self.retry.min(MAX_RETRY)).await;
-                    false
+                    measured
                 }
-                Ended::Broken => break,
+                Next::GiveUp => break,
             };
-            drop(stream);
+            drop(stream.take());
             if !self.decoder.last_id().is_empty() {
                 self.last_id = self.decoder.last_id().to_vec();
             }
+            // After a failed reconnect the resume still counts from the first drop.
+            let dropped_ns = match self.resume {
+                Some(r) if !r.first_seen && measured => r.dropped_ns,
+                _ => ended_ns,
+            };
             self.resume = Some(Resume {
-                dropped_ns: epoch_ns(),
+                dropped_ns,
                 first_seen: false,
                 measured,
             });
@@ -259,11 +305,15 @@ impl Client {
             match self.open_bounded().await {
                 Ok(next) => {
                     self.local.stats.borrow_mut().reconnects.ok += 1;
-                    stream = next;
+                    stream = Some(next);
                 }
-                Err(_) => {
-                    self.local.stats.borrow_mut().reconnects.failed += 1;
-                    break;
+                Err(failure) => {
+                    let mut stats = self.local.stats.borrow_mut();
+                    stats.reconnects.failed += 1;
+                    *stats
+                        .reconnect_failures
+                        .entry(failure.reason())
+                        .or_default() += 1;
                 }
             }
         }
@@ -677,5 +727,50 @@ fn write_path(config: &FleetConfig, subscription: &Subscription, out: &mut Vec<u
     if let (Target::Tickcast, Some(query)) = (config.target, &config.stream_query) {
         out.push(b'&');
         out.extend_from_slice(query.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_connection_ends_the_client_unless_it_reconnects_on_errors() {
+        assert_eq!(next_after(Ended::Broken, false, 0), Next::GiveUp);
+        assert_eq!(
+            next_after(Ended::Broken, true, 0),
+            Next::Retry { measured: true }
+        );
+        assert_eq!(
+            next_after(Ended::Closed, false, 0),
+            Next::Retry { measured: false }
+        );
+        assert_eq!(
+            next_after(Ended::Closed, true, 1),
+            Next::Retry { measured: true }
+        );
+        assert_eq!(next_after(Ended::Storm, false, 0), Next::Resume);
+        assert_eq!(
+            next_after(Ended::Storm, true, MAX_AUTO_RECONNECTS),
+            Next::Resume
+        );
+    }
+
+    #[test]
+    fn automatic_reconnects_are_bounded_per_client() {
+        for on_error in [false, true] {
+            assert_eq!(
+                next_after(Ended::Closed, on_error, MAX_AUTO_RECONNECTS),
+                Next::GiveUp
+            );
+        }
+        assert_eq!(
+            next_after(Ended::Broken, true, MAX_AUTO_RECONNECTS - 1),
+            Next::Retry { measured: true }
+        );
+        assert_eq!(
+            next_after(Ended::Broken, true, MAX_AUTO_RECONNECTS),
+            Next::GiveUp
+        );
     }
 }

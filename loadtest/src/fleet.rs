@@ -67,6 +67,8 @@ pub struct FleetConfig {
     pub last_event_id: Option<String>,
     /// Extra query parameters of tickcast's stream URL.
     pub stream_query: Option<String>,
+    /// Reconnect after a broken connection too, and measure every automatic resume.
+    pub reconnect_on_error: bool,
     /// Where connections go.
     pub dialer: Dialer,
     /// TLS over each connection (`None`: plain TCP).
@@ -220,6 +222,9 @@ pub struct Reconnects {
     pub ok: u64,
     /// Reconnects that failed.
     pub failed: u64,
+    /// Reconnects started after a broken connection or a failed reconnect
+    /// (`--reconnect-on-error`).
+    pub after_error: u64,
 }
 
 /// Everything one thread measured.
@@ -227,15 +232,18 @@ pub struct Reconnects {
 pub struct ThreadStats {
     /// Per [`Group`], in [`Group::ALL`] order.
     pub groups: [GroupStats; 4],
-    /// Storm reconnects: from the drop to the first tick on the new connection.
+    /// Storm reconnects (and automatic ones with `--reconnect-on-error`): from the drop to
+    /// the first tick on the new connection.
     pub resume_first: LatencyHistogram,
-    /// Storm reconnects: from the drop to the first tick scheduled after the drop (live
+    /// The same reconnects: from the drop to the first tick scheduled after the drop (live
     /// again, everything missed replayed).
     pub resume_live: LatencyHistogram,
     /// Failed first connections, by reason.
     pub failures: BTreeMap<String, u64>,
     /// Reconnect attempts.
     pub reconnects: Reconnects,
+    /// Failed reconnects, by reason.
+    pub reconnect_failures: BTreeMap<String, u64>,
     /// Streams the server ended while the run was going on.
     pub server_closes: u64,
     /// Comment lines (heartbeats) received.
@@ -263,9 +271,13 @@ impl ThreadStats {
         for (reason, count) in other.failures {
             *self.failures.entry(reason).or_default() += count;
         }
+        for (reason, count) in other.reconnect_failures {
+            *self.reconnect_failures.entry(reason).or_default() += count;
+        }
         self.reconnects.attempted += other.reconnects.attempted;
         self.reconnects.ok += other.reconnects.ok;
         self.reconnects.failed += other.reconnects.failed;
+        self.reconnects.after_error += other.reconnects.after_error;
         self.server_closes += other.server_closes;
         self.comments += other.comments;
     }

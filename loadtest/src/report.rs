@@ -101,6 +101,8 @@ pub struct ConnectionsReport {
     pub server_closes: u64,
     /// Reconnects (storm and after server closes).
     pub reconnects: Reconnects,
+    /// Failed reconnects by reason.
+    pub reconnect_failures: BTreeMap<String, u64>,
     /// Loopback source addresses used.
     pub source_ips: usize,
     /// Client threads.
@@ -431,9 +433,16 @@ impl Report {
         if c.reconnects.attempted > 0 || c.server_closes > 0 {
             let _ = writeln!(
                 out,
-                "             reconnects {} ({} ok, {} failed); streams ended by the server {}",
-                c.reconnects.attempted, c.reconnects.ok, c.reconnects.failed, c.server_closes
+                "             reconnects {} ({} ok, {} failed, {} after an error); streams ended by the server {}",
+                c.reconnects.attempted,
+                c.reconnects.ok,
+                c.reconnects.failed,
+                c.reconnects.after_error,
+                c.server_closes
             );
+            for (reason, count) in &c.reconnect_failures {
+                let _ = writeln!(out, "             {count} reconnects x {reason}");
+            }
         }
         if let Some(feed) = &self.feed {
             let _ = writeln!(
@@ -695,6 +704,7 @@ mod tests {
                 connects_per_second: 8.0,
                 server_closes: 0,
                 reconnects: Reconnects::default(),
+                reconnect_failures: BTreeMap::new(),
                 source_ips: 1,
                 client_threads: 2,
             },

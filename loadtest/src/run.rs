@@ -301,6 +301,7 @@ pub fn run(scenario: &Scenario, options: &Options) -> Result<Report, RunError> {
         connect_concurrency: scenario.connect_concurrency,
         last_event_id: scenario.last_event_id.clone(),
         stream_query: scenario.stream_query.clone(),
+        reconnect_on_error: scenario.reconnect_on_error,
         dialer,
         http2_streams: options
             .tls
@@ -495,7 +496,7 @@ pub fn run(scenario: &Scenario, options: &Options) -> Result<Report, RunError> {
             complete: outcome.complete,
         }
     });
-    let resume = (reconnecting > 0).then(|| ResumeReport {
+    let resume = (reconnecting > 0 || scenario.reconnect_on_error).then(|| ResumeReport {
         first_event_ms: stats.resume_first.summary(),
         live_ms: stats.resume_live.summary(),
     });
@@ -580,6 +581,7 @@ pub fn run(scenario: &Scenario, options: &Options) -> Result<Report, RunError> {
             },
             server_closes: stats.server_closes,
             reconnects: stats.reconnects,
+            reconnect_failures: stats.reconnect_failures.clone(),
             source_ips,
             client_threads,
         },

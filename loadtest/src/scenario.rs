@@ -93,6 +93,10 @@ pub struct Scenario {
     /// When the reconnect storm hits, after the feed starts.
     #[serde(with = "crate::report::seconds")]
     pub reconnect_at: Duration,
+    /// Reconnect like a browser's `EventSource` after a broken connection too (a reset, an
+    /// error, a failed reconnect), not only after the server ended the stream; every such
+    /// reconnect's resume time is measured. Off: a broken connection ends the client.
+    pub reconnect_on_error: bool,
     /// Which timestamp latency is measured from.
     pub latency_from: LatencyFrom,
     /// `Last-Event-ID` sent on the first subscription (e.g. `0` for a whole replay).
@@ -260,6 +264,7 @@ impl Preset {
             paused: 0.0,
             reconnect: 0.0,
             reconnect_at: Duration::from_secs(5),
+            reconnect_on_error: false,
             latency_from: LatencyFrom::Ts,
             last_event_id: None,
             stream_query: None,
