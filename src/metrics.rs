@@ -186,7 +186,7 @@ impl ClusterMetrics {
             header(
                 out,
                 "tickcast_cluster_hop_seconds",
-                "From the feed node receiving a tick to this edge holding it.",
+                "From the feed node receiving a tick to this edge holding it (two clocks: includes their skew across machines).",
                 "summary",
             );
             for q in [0.5, 0.9, 0.99, 0.999] {
