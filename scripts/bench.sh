@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Issue 4's standard load scenarios S1-S6 against tickcast and nginx+nchan (and, for S2, the
 # plain tokio-broadcast baseline `tickcast-baseline`) in ONE run, server pinned to one CPU and
-# load generator to the other, then a side-by-side table with the ratios.
+# load generator to the other, then a side-by-side table with the ratios. Some S2 points also run
+# unpinned, as a user runs them (issue 13): no taskset anywhere, every server at its defaults.
 #
 #   scripts/bench.sh                    # everything, full scale (about 40 minutes)
 #   scripts/bench.sh --quick            # small scale, 2-3 minutes: checks the script itself
 #   scripts/bench.sh --scenarios S2,S6 --servers tickcast,nchan
 #   scripts/bench.sh --tickcast-src /work/main --scenarios S1,S2,S6 --s1 19000
+#   scripts/bench.sh --scenarios S2 --s2 none --s2-unpinned 1000x100 --servers tickcast,nchan
 #   scripts/bench.sh --summarize bench-results/20261122T133000Z   # table of an earlier run
 #
 # What it does:
@@ -20,6 +22,12 @@
 #   default 0; load generator: --load-cpu, default 1, one client thread), writing
 #   <point>.<server>.json (the report), .meta.json (command, date, load average before, commit
 #   of the server measured, exit code), .log (the table) and the server's stderr;
+# - runs the --s2-unpinned points (default 1000x100 and 5000x200) a second time as a user would
+#   run them, as points named S2-firehose-<C>x<R>-unpinned next to the pinned ones: no taskset
+#   on the server (tickcast with its defaults, so --shards = cores and --coalesce auto; nchan
+#   with its own config) nor on the load generator (its default, one client thread per CPU);
+# - with --metrics-every S, samples tickcast's per-shard coalescing window and busy fraction
+#   (/metrics) every S seconds during each tickcast run into <point>.tickcast.metrics.txt;
 # - prints the side-by-side table and the ratios, also saved as summary.txt.
 #
 # Bounds: every run is wrapped in `timeout` (its planned duration plus a margin); a server
@@ -48,7 +56,11 @@ usage: scripts/bench.sh [options]
   --tickcast-src DIR      build tickcast from the checkout DIR (e.g. a worktree of main) and
                           measure it (target dir: $BENCH_SRC_TARGET, else <target>/tickcast-src)
   --s1 "N..."             S1 connection counts        (default "1000 10000 19000")
-  --s2 "CxR..."           S2 connections x rate       (default "1000x100 2000x250 5000x200 5000x400")
+  --s2 "CxR..."           S2 connections x rate       (default "1000x100 2000x250 5000x200 5000x400";
+                          "none": no pinned S2 point)
+  --s2-unpinned "CxR..."  S2 points run again unpinned: no taskset on server or load generator,
+                          the load generator with its default threads (default "1000x100 5000x200";
+                          "none": skip). --tickcast-args and --load-args apply to them too
   --s3-conns N            S3 clients                  (default 10000)
   --s4 "SPEED..."         S4 replay speeds; a speed given twice is run twice, to compare the
                           event sequences             (default "1 10 100 100 max max")
@@ -63,6 +75,8 @@ usage: scripts/bench.sh [options]
                           access_token=TOKEN with --tickcast-args "--auth jwt --jwt-key FILE")
   --duration D            duration of the S2 runs     (default: the preset's, 10s)
   --recording FILE        S4 recording                (default ../shared/feeds/binance-...gz)
+  --metrics-every S       sample tickcast's tickcast_coalesce_window_seconds and
+                          tickcast_shard_busy_ratio every S seconds (default: do not sample)
   --server-cpu N          CPU of the server           (default 0)
   --load-cpu N            CPU of the load generator   (default 1)
   --max-load L --max-wait S   before each run, wait up to S seconds (default 60) for the
@@ -82,6 +96,8 @@ TICKCAST_COMMIT=""
 TICKCAST_SRC=""
 S1_POINTS=""
 S2_POINTS=""
+S2_UNPINNED=""
+METRICS_EVERY=""
 S3_CONNS=""
 S4_SPEEDS=""
 S5_DURATION=""
@@ -111,6 +127,8 @@ while [ $# -gt 0 ]; do
         --tickcast-src) TICKCAST_SRC=$2; shift ;;
         --s1) S1_POINTS=$2; shift ;;
         --s2) S2_POINTS=$2; shift ;;
+        --s2-unpinned) S2_UNPINNED=$2; shift ;;
+        --metrics-every) METRICS_EVERY=$2; shift ;;
         --load-args) LOAD_ARGS=$2; shift ;;
         --s3-conns) S3_CONNS=$2; shift ;;
         --s4) S4_SPEEDS=$2; shift ;;
@@ -166,9 +184,41 @@ def lat(g, key="latency"):
         return None
     return g[key]
 
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else None
+
+def coalescing(meta, m):
+    # --metrics-every samples: "<unix time> <gauge>{shard="N"} <value>", kept while the feed
+    # ran (some shard over 5% busy).
+    path = os.path.join(out, meta["report"][:-len(".json")] + ".metrics.txt")
+    if not os.path.exists(path):
+        return
+    samples = OrderedDict()
+    for line in open(path):
+        parts = line.split()
+        if len(parts) != 3:
+            continue
+        name, shard = parts[1].split("{")
+        samples.setdefault(parts[0], {}).setdefault(shard, {})[name] = float(parts[2])
+    busy, window, shards = [], [], set()
+    for sample in samples.values():
+        if not any(v.get("tickcast_shard_busy_ratio", 0) >= 0.05 for v in sample.values()):
+            continue
+        for shard, v in sample.items():
+            shards.add(shard)
+            busy.append(v.get("tickcast_shard_busy_ratio", 0.0))
+            window.append(1000.0 * v.get("tickcast_coalesce_window_seconds", 0.0))
+    if busy:
+        m["shards"] = len(shards)
+        m["shard busy p50"] = median(busy)
+        m["window ms p50/max"] = "%.0f/%.0f" % (median(window), max(window))
+        m["window open %"] = 100.0 * sum(1 for w in window if w > 0) / len(window)
+
 def metrics(meta, r):
     m = OrderedDict()
     m["load avg before"] = meta["loadavg"].split()[0]
+    coalescing(meta, m)
     if r is None:
         m["result"] = "no report (exit %s)" % meta["rc"]
         return m
@@ -256,7 +306,8 @@ def markdown():
             meta, report = servers[server]
             m = metrics(meta, report)
             other = []
-            for k in ("p99 calm ms", "p99 burst ms", "rss at 1/4, end MiB", "rss max MiB",
+            for k in ("shards", "shard busy p50", "window ms p50/max", "window open %",
+                      "p99 calm ms", "p99 burst ms", "rss at 1/4, end MiB", "rss max MiB",
                       "reconnecting lost/dup/reord", "resume live p99/max ms", "sequence digest",
                       "feed sent/planned", "result"):
                 if k in m and not (k == "rss max MiB" and not point.startswith(("S3", "S5"))):
@@ -319,10 +370,12 @@ fi
 
 # --- scale ------------------------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
-    : "${S1_POINTS:=300}" "${S2_POINTS:=200x50}" "${S3_CONNS:=300}" "${S4_SPEEDS:=100 100}"
+    : "${S1_POINTS:=300}" "${S2_POINTS:=200x50}" "${S2_UNPINNED:=200x50}" "${S3_CONNS:=300}"
+    : "${S4_SPEEDS:=100 100}"
     : "${S5_DURATION:=5s}" "${S5_REF_DURATION:=5s}" "${S6_CONNS:=300}" "${S2_DURATION:=3s}"
 else
     : "${S1_POINTS:=1000 10000 19000}" "${S2_POINTS:=1000x100 2000x250 5000x200 5000x400}"
+    : "${S2_UNPINNED:=1000x100 5000x200}"
     : "${S3_CONNS:=10000}" "${S4_SPEEDS:=1 10 100 100 max max}"
     : "${S5_DURATION:=10m}" "${S5_REF_DURATION:=2m}" "${S6_CONNS:=10000}"
 fi
@@ -413,10 +466,19 @@ fi
     echo "tickcast: $TICKCAST_PATH ($TICKCAST_COMMIT)"
     echo "load tester and baseline: $LOAD_COMMIT"
     echo "nginx: $(nginx -v 2>&1 || echo none)"
-    echo "server cpu: $SERVER_CPU, load generator cpu: $LOAD_CPU"
+    echo "server cpu: $SERVER_CPU, load generator cpu: $LOAD_CPU (points named *-unpinned: neither pinned)"
 } | tee "$OUT/machine.txt" >&2
 
+RUNNER="" RUNNER_PIDFILE=""
 cleanup() {
+    if [ -n "$RUNNER" ]; then
+        kill -TERM "$RUNNER" 2>/dev/null || true
+        wait "$RUNNER" 2>/dev/null || true
+        # The server it spawned, if the load tester did not get to stop it.
+        if [ -s "$RUNNER_PIDFILE" ]; then
+            kill -TERM "$(cat "$RUNNER_PIDFILE")" 2>/dev/null || true
+        fi
+    fi
     if [ -n "$NCHAN_DIR" ] && [ -s "$NCHAN_DIR/run/nginx.pid" ]; then
         "$NCHAN_DIR/stop.sh" >&2 || true
     fi
@@ -424,10 +486,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-nchan_start() {
+nchan_start() { # nchan_start pinned|unpinned
     # The workers inherit the master's CPU affinity.
     local line
-    line=$(taskset -c "$SERVER_CPU" "$NCHAN_DIR/start.sh")
+    if [ "$1" = pinned ]; then
+        line=$(taskset -c "$SERVER_CPU" "$NCHAN_DIR/start.sh")
+    else
+        line=$("$NCHAN_DIR/start.sh")
+    fi
     NCHAN_PID=$(cat "$NCHAN_DIR/run/nginx.pid")
     echo "bench: $line" >&2
 }
@@ -446,21 +512,39 @@ wait_for_calm() {
     done
 }
 
+# sample_metrics PORT PID OUT: appends tickcast's per-shard window and busy gauges to OUT every
+# METRICS_EVERY seconds while PID lives (a bash /dev/tcp request: no process forked per sample).
+sample_metrics() {
+    local port=$1 pid=$2 out=$3 now
+    while kill -0 "$pid" 2>/dev/null; do
+        now=$(date +%s.%N)
+        { exec 3<>"/dev/tcp/127.0.0.1/$port" &&
+            printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 &&
+            grep -E '^tickcast_(coalesce_window_seconds|shard_busy_ratio)\{' <&3 |
+            sed "s/^/${now%???????} /"; exec 3<&-; } >>"$out" 2>/dev/null || true
+        sleep "$METRICS_EVERY"
+    done
+}
+
 # run_case POINT SERVER BOUND_SECONDS [load args...] [-- server args...]
-# Runs one scenario point against one server, pinned; writes the report and its meta.
+# Runs one scenario point against one server, pinned (a point named *-unpinned: nothing pinned,
+# the load generator with its default threads); writes the report and its meta.
 run_case() {
     local point=$1 server=$2 bound=$3
     shift 3
+    local placement=pinned
+    case "$point" in *-unpinned) placement=unpinned ;; esac
     local load_args=() server_args=() seen_sep=0
     for a in "$@"; do
         if [ "$seen_sep" = 0 ] && [ "$a" = "--" ]; then seen_sep=1; continue; fi
         if [ "$seen_sep" = 0 ]; then load_args+=("$a"); else server_args+=("$a"); fi
     done
     local base=$OUT/$point.$server
+    local cmd=(taskset -c "$LOAD_CPU" "$LOAD" --json "$base.json" --no-progress --threads 1)
+    [ "$placement" = unpinned ] && cmd=("$LOAD" --json "$base.json" --no-progress)
     # shellcheck disable=SC2206 # words of --load-args, split on purpose
-    local cmd=(taskset -c "$LOAD_CPU" "$LOAD" --json "$base.json" --no-progress --threads 1
-        "${load_args[@]}" $LOAD_ARGS)
-    local commit pidfile=$base.pid
+    cmd+=("${load_args[@]}" $LOAD_ARGS)
+    local commit pidfile=$base.pid metrics_port=""
     case "$server" in
         tickcast|baseline)
             local bin=$TICKCAST_BIN
@@ -472,14 +556,23 @@ run_case() {
                 # shellcheck disable=SC2206 # words of --tickcast-args, split on purpose
                 server_args+=($TICKCAST_ARGS)
             fi
-            # sh records the pid and execs the pinned server under it (the load tester appends
-            # --listen/--feed, which reach the server through "$@").
+            if [ "$server" = tickcast ] && [ -n "$METRICS_EVERY" ]; then
+                # A known port to sample /metrics on (the load tester then adds only --feed).
+                metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+                server_args+=(--listen "127.0.0.1:$metrics_port")
+            fi
+            # sh records the pid and execs the server under it, pinned or not (the load tester
+            # appends --listen/--feed, which reach the server through "$@").
+            local cpus=$SERVER_CPU
+            [ "$placement" = unpinned ] && cpus=all
             cmd+=(--server-log "$base.server.log" --spawn-tickcast /bin/sh --
-                -c 'echo $$ >"$0"; cpu=$1 bin=$2; shift 2; exec taskset -c "$cpu" "$bin" "$@"'
-                "$pidfile" "$SERVER_CPU" "$bin" "${server_args[@]}")
+                -c 'echo $$ >"$0"; cpu=$1 bin=$2; shift 2
+                    if [ "$cpu" = all ]; then exec "$bin" "$@"; fi
+                    exec taskset -c "$cpu" "$bin" "$@"'
+                "$pidfile" "$cpus" "$bin" "${server_args[@]}")
             ;;
         nchan)
-            nchan_start
+            nchan_start "$placement"
             commit="nginx+nchan $(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null || echo '?')"
             cmd+=(--server nchan --target http://127.0.0.1:8090 --server-pid "$NCHAN_PID")
             ;;
@@ -489,8 +582,26 @@ run_case() {
     loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
     date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     echo "bench: [$date] $point on $server (load $loadavg)" >&2
-    local rc=0
-    timeout --kill-after=20 "$bound" "${cmd[@]}" >"$base.log" 2>&1 || rc=$?
+    local rc=0 sampler=""
+    rm -f "$pidfile"
+    # In the background (so the sampler can run beside it), where SIGINT does not reach it:
+    # cleanup ends it by this pid if the script is stopped.
+    timeout --kill-after=20 "$bound" "${cmd[@]}" >"$base.log" 2>&1 &
+    local runner=$!
+    RUNNER=$runner RUNNER_PIDFILE=$pidfile
+    if [ -n "$metrics_port" ]; then
+        local waited=0
+        while [ ! -s "$pidfile" ] && [ "$waited" -lt 100 ] && kill -0 "$runner" 2>/dev/null; do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if [ -s "$pidfile" ]; then
+            sample_metrics "$metrics_port" "$(cat "$pidfile")" "$base.metrics.txt" &
+            sampler=$!
+        fi
+    fi
+    wait "$runner" || rc=$?
+    RUNNER=""
     if [ -s "$pidfile" ]; then
         # A spawned server the load tester could not stop (run cut short): end that pid only.
         local pid
@@ -502,17 +613,19 @@ run_case() {
         fi
         rm -f "$pidfile"
     fi
+    # The sampler ends with the server; bounded anyway.
+    [ -n "$sampler" ] && { kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; }
     [ "$server" = nchan ] && nchan_stop
     if [ "$rc" != 0 ]; then
         echo "bench: $point on $server exited $rc; see $base.log" >&2
         tail -5 "$base.log" >&2 || true
     fi
     python3 - "$base.meta.json" "$point" "$server" "$date" "$loadavg" "$commit" "$rc" \
-        "$(basename "$base.json")" "${cmd[@]}" <<'PY'
+        "$(basename "$base.json")" "$placement" "${cmd[@]}" <<'PY'
 import json, shlex, sys
-path, point, server, date, loadavg, commit, rc, report, *cmd = sys.argv[1:]
+path, point, server, date, loadavg, commit, rc, report, placement, *cmd = sys.argv[1:]
 json.dump({"point": point, "server": server, "date": date, "loadavg": loadavg,
-           "commit": commit, "rc": int(rc), "report": report,
+           "commit": commit, "rc": int(rc), "report": report, "placement": placement,
            "command": " ".join(shlex.quote(c) for c in cmd)}, open(path, "w"), indent=1)
 PY
 }
@@ -537,13 +650,30 @@ if has "$SCENARIOS" S1; then
     done
 fi
 if has "$SCENARIOS" S2; then
-    for p in $S2_POINTS; do
+    # Each point pinned, then (if listed in --s2-unpinned) the same point unpinned.
+    pinned_points=$(echo "$S2_POINTS" | tr -s ' ' ,)
+    unpinned_points=$(echo "$S2_UNPINNED" | tr -s ' ' ,)
+    s2_order=""
+    for p in $S2_POINTS $S2_UNPINNED; do
+        case "$p  $s2_order " in none*|*" $p "*) ;; *) s2_order="$s2_order $p" ;; esac
+    done
+    for p in $s2_order; do
         c=${p%x*}; r=${p#*x}
         d=()
         [ -n "$S2_DURATION" ] && d=(-d "$S2_DURATION")
-        for s in $(servers_for S2); do
-            run_case "S2-firehose-${c}x$r" "$s" $(($(seconds "${S2_DURATION:-10s}") + MARGIN)) \
-                --scenario firehose -c "$c" --rate "$r" "${d[@]}"
+        for placement in pinned unpinned; do
+            suffix=""
+            if [ "$placement" = pinned ]; then
+                has "$pinned_points" "$p" || continue
+            else
+                has "$unpinned_points" "$p" || continue
+                suffix=-unpinned
+            fi
+            for s in $(servers_for S2); do
+                run_case "S2-firehose-${c}x$r$suffix" "$s" \
+                    $(($(seconds "${S2_DURATION:-10s}") + MARGIN)) \
+                    --scenario firehose -c "$c" --rate "$r" "${d[@]}"
+            done
         done
     done
 fi

@@ -275,8 +275,9 @@ pub struct ServeArgs {
     /// such as `5ms` (`0s`: at once, always). At low per-stream rates each tick otherwise costs
     /// one socket write per stream; a window packs the ticks that arrive within it into one
     /// write, for at most that much added latency. `auto` uses no window while the shard's
-    /// thread is less than half busy and widens it (up to `--coalesce-max`) as it gets busier,
-    /// so latency is only traded for CPU when CPU runs short. At most 1s.
+    /// thread is less than a quarter busy (on a CPU or waiting for one) and widens it (up to
+    /// `--coalesce-max`) as it gets busier, so latency is only traded for CPU when the server
+    /// spends a fair share of the machine on sending. At most 1s.
     #[arg(long, default_value = "auto", value_parser = parse_coalesce)]
     pub coalesce: Coalesce,
 
