@@ -255,6 +255,16 @@ impl Metrics {
         }
     }
 
+    /// The sum of the shards' last busy fractions (`--coalesce auto`; 0 for a shard that
+    /// does not measure).
+    pub fn shards_busy(&self) -> f64 {
+        self.shards
+            .iter()
+            .map(|m| m.busy_permille.load(Ordering::Relaxed))
+            .sum::<u64>() as f64
+            / 1e3
+    }
+
     /// Open SSE streams over all shards.
     pub fn subscribers(&self) -> i64 {
         self.shards

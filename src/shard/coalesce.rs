@@ -7,11 +7,19 @@
 //! would otherwise cost one socket write per stream, and the kernel's per-send cost dominates
 //! (BENCHMARKS.md, "coalescing"). The first tick after a quiet window goes out at once.
 //!
-//! In `auto` mode the shard's housekeeping feeds [`Window::observe`] the fraction of wall time
-//! its thread spent on a CPU or waiting for one over the last sample ([`ThreadClock`]): below [`LOW_BUSY`] the
-//! window halves (to none), above [`HIGH_BUSY`] it doubles (from [`MIN_WINDOW`] up to the
+//! In `auto` mode each shard's housekeeping measures the fraction of wall time its thread
+//! spent on a CPU or waiting for one over the last sample ([`ThreadClock`]), publishes it
+//! (`ShardMetrics::busy_permille`) and feeds [`Window::observe`] the sum over all shards, in
+//! CPUs: what sending costs the process, however it is split. Below [`LOW_BUSY`] the window
+//! halves (to none), above [`HIGH_BUSY`] it doubles (from [`MIN_WINDOW`] up to the
 //! `--coalesce-max` cap), in between it holds. The gap between the two is the hysteresis that
 //! keeps it from flapping: widening the window lowers the busy fraction it reacts to.
+//!
+//! Why the sum and not each shard's own fraction: the same load split over more shards reads
+//! lower on each (1k streams x 100 ticks/s: 0.35-0.42 on one shard, 0.30-0.36 on each of two),
+//! so a per-shard rule made the window, and the CPU per event, depend on `--shards` and on the
+//! machine's core count (issue 13: pinned to one CPU, one shard, window open; unpinned, two,
+//! shut). A saturated shard still opens it: the sum is never below any one shard's fraction.
 //! Must never block or sleep itself; it only computes the window.
 
 use std::str::FromStr;
@@ -50,13 +58,14 @@ impl FromStr for Coalesce {
     }
 }
 
-/// Busy fraction above which `auto` widens the window. A quarter, not a half: with one shard
-/// per core, a server that takes half a core at 1k streams x 100 ticks/s spreads it over its
-/// shards, and on 2 cores each shard then measured 0.30-0.36 (on a CPU or waiting for one), so
-/// at 0.5 the window never opened unless a burst had opened it (issue 13, BENCHMARKS.md
-/// "Session 6").
+/// Summed busy fraction of all shards, in CPUs, above which `auto` widens the window: once
+/// sending takes a quarter of a CPU, packing ticks saves a share of the machine worth a few
+/// milliseconds of latency. At 1k streams x 100 ticks/s the shards sum to 0.35-0.7 of a CPU
+/// with no window (one or two shards, 2 cores) and to about 0.4 with a 16 ms one (issue 13,
+/// BENCHMARKS.md "Session 6" and "Session 7"); 0.5 per shard, the first rule, left two
+/// shards at 0.3 each unbatched.
 pub const HIGH_BUSY: f64 = 0.25;
-/// Busy fraction below which `auto` narrows the window: half of [`HIGH_BUSY`], so the drop a
+/// Summed busy fraction below which `auto` narrows the window: half of [`HIGH_BUSY`], so the drop a
 /// 16 ms window brings (1.5-2 ticks per write) does not close it again.
 pub const LOW_BUSY: f64 = 0.125;
 /// The first step up from no window (tokio's timer has a 1 ms resolution).
@@ -91,8 +100,8 @@ impl Window {
         self.current
     }
 
-    /// Adapts an `auto` window to the shard's busy fraction (0..=1) over the last sample; a
-    /// fixed window does not change.
+    /// Adapts an `auto` window to the shards' summed busy fraction over the last sample (in
+    /// CPUs: 0 up to the shard count); a fixed window does not change.
     pub fn observe(&mut self, busy: f64) -> Duration {
         let Coalesce::Auto { max } = self.mode else {
             return self.current;
@@ -215,6 +224,30 @@ mod tests {
         for busy in [0.0, 0.1, 0.24, 0.2] {
             assert_eq!(idle.observe(busy), Duration::ZERO);
         }
+    }
+
+    #[test]
+    fn the_same_load_opens_the_window_however_many_shards_share_it() {
+        use std::sync::atomic::Ordering;
+        // 1k x 100 on 2 cores: one shard at 0.40, or four at 0.12 each (under the threshold
+        // one by one), or two at 0.33: every split opens the window.
+        for split in [&[400][..], &[120, 120, 120, 120], &[330, 330]] {
+            let metrics = crate::metrics::Metrics::new(split.len());
+            for (id, permille) in split.iter().enumerate() {
+                metrics
+                    .shard(id)
+                    .busy_permille
+                    .store(*permille, Ordering::Relaxed);
+            }
+            let mut w = auto(16);
+            assert_eq!(w.observe(metrics.shards_busy()), ms(1), "{split:?}");
+        }
+        // A process that is quiet as a whole stays without a window, however split.
+        let metrics = crate::metrics::Metrics::new(8);
+        for id in 0..8 {
+            metrics.shard(id).busy_permille.store(15, Ordering::Relaxed);
+        }
+        assert_eq!(auto(16).observe(metrics.shards_busy()), Duration::ZERO);
     }
 
     #[test]

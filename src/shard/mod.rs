@@ -243,9 +243,12 @@ async fn housekeeping(shard: Rc<ShardState>, stop: CancellationToken) {
             _ = delayed.tick(), if shard.has_delayed() => shard.wake_delayed(),
             _ = sample.tick(), if clock.is_some() => {
                 if let Some(busy) = clock.as_mut().and_then(|c| c.busy()) {
-                    let now = window.observe(busy);
-                    shard.set_window(now);
                     shard.metrics().busy_permille.store((busy * 1000.0) as u64, Ordering::Relaxed);
+                    // Decided on what all shards together cost (`coalesce`'s doc says why);
+                    // the others' fractions are at most one sample (100 ms) old.
+                    let all = shard.shared.metrics.shards_busy();
+                    let now = window.observe(all);
+                    shard.set_window(now);
                 }
             }
         }
