@@ -449,7 +449,7 @@ impl Metrics {
             ),
             (
                 "tickcast_shard_busy_ratio",
-                "Fraction of the last 100 ms the shard thread spent on a CPU or waiting for one (--coalesce auto).",
+                "Fraction of the last 100 ms the shard thread spent on a CPU or waiting for one; --coalesce auto follows the sum over the shards.",
                 |m| m.busy_permille.load(Ordering::Relaxed) as f64 / 1e3,
             ),
         ];
