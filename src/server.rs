@@ -207,14 +207,8 @@ pub async fn run(
             if !backfilled {
                 cluster_stop.cancel();
                 http_stop.cancel();
-                let threads: Vec<_> = shards.into_iter().map(|s| s.thread).collect();
-                let _ = tokio::task::spawn_blocking(move || {
-                    let _ = thread.join();
-                    for thread in threads {
-                        let _ = thread.join();
-                    }
-                })
-                .await;
+                let threads = std::iter::once(thread).chain(shards.into_iter().map(|s| s.thread));
+                let _ = join_all(threads.collect()).await;
                 return Ok(());
             }
             (None, thread)
@@ -408,12 +402,7 @@ pub async fn run(
     http_stop.cancel();
     // Scrapes keep answering (503 on /healthz) until the streams are drained.
     let _ = acceptor.await;
-    let threads: Vec<_> = shards.into_iter().map(|s| s.thread).collect();
-    let joined = tokio::task::spawn_blocking(move || {
-        for thread in threads {
-            let _ = thread.join();
-        }
-    });
+    let joined = join_all(shards.into_iter().map(|s| s.thread).collect());
     match tokio::time::timeout_at(deadline, joined).await {
         Ok(_) => tracing::info!("drained; bye"),
         Err(_) => tracing::warn!("drain timeout: cutting the remaining connections"),
@@ -423,6 +412,16 @@ pub async fn run(
         Some(error) => Err(error.into()),
         None => Ok(()),
     }
+}
+
+/// Joins `threads` (shards, the edge's follower) without blocking the runtime; each ends once
+/// its stop token is cancelled.
+fn join_all(threads: Vec<std::thread::JoinHandle<()>>) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+    })
 }
 
 /// Something SIGHUP re-reads: its files, while the server runs.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    EVENT_TIMEOUT, End, Event, Item, RedisServer, SETTLE_TIMEOUT, Server, TEST_TIMEOUT,
+    EVENT_TIMEOUT, End, Event, Item, Process, RedisServer, SETTLE_TIMEOUT, Server, TEST_TIMEOUT,
     assert_strictly_increasing, eventually, head_seq, run, snapshot_tick, within,
 };
 
@@ -787,6 +787,53 @@ fn garbage(epoch: u64, seq: u64) -> Vec<Vec<u8>> {
         ]
         .concat(),
     ]
+}
+
+/// An edge that cannot reach Redis has nothing to serve: it never listens (a balancer sends
+/// its clients elsewhere), says why, and still stops at once and cleanly on SIGTERM.
+#[tokio::test]
+async fn an_edge_that_cannot_reach_redis_never_listens_and_stops_on_sigterm() {
+    within(TEST_TIMEOUT, async {
+        let args = [
+            "--role",
+            "edge",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        let mut edge = Process::spawn_unready(args.map(str::to_owned).to_vec());
+        eventually(
+            "the edge to say Redis is unreachable",
+            SETTLE_TIMEOUT,
+            async || {
+                edge.stderr()
+                    .contains("Redis lost or unreachable")
+                    .then_some(())
+            },
+        )
+        .await;
+        assert!(
+            edge.is_running(),
+            "the edge waits for Redis:\n{}",
+            edge.stderr()
+        );
+        assert!(
+            edge.stderr()
+                .contains("backfilling from Redis before accepting clients"),
+            "{}",
+            edge.stderr()
+        );
+        edge.terminate();
+        let status = edge.wait_exit(SETTLE_TIMEOUT).await;
+        assert!(
+            status.success(),
+            "SIGTERM before the first backfill: {status}"
+        );
+        let stdout = edge.stdout_after_ready();
+        assert!(stdout.is_empty(), "an edge without data printed {stdout:?}");
+    })
+    .await;
 }
 
 #[test]

@@ -40,7 +40,7 @@ use std::time::Duration;
 pub use feed::{Feed, trade_lines};
 pub use http::Response;
 pub use metrics::Metrics;
-pub use process::run;
+pub use process::{Process, run};
 pub use record::Recorder;
 pub use redis::RedisServer;
 pub use server::{Server, head_seq, snapshot_tick};

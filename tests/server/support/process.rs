@@ -1,7 +1,8 @@
 //! One `tickcast` child process: spawned from `CARGO_BIN_EXE_tickcast`, its one ready line read
 //! from stdout, its stderr kept for failure messages, killed and reaped on drop.
 //!
-//! [`Process::spawn`] serves [`super::Server`] and [`super::Recorder`]; [`run`] is the bounded
+//! [`Process::spawn`] serves [`super::Server`] and [`super::Recorder`];
+//! [`Process::spawn_unready`] a child that must not become ready; [`run`] is the bounded
 //! one-shot form for invocations that exit by themselves (`replay --to`, bad flags).
 //!
 //! A thread reads the child's stdout (the first line is the JSON ready line, anything after it is
@@ -95,6 +96,30 @@ impl Process {
         });
         assert_eq!(ready["event"], ready_event, "ready line {line}");
         (process, ready)
+    }
+
+    /// Spawns `tickcast args...` for a child that is not expected to print its ready line (an
+    /// edge that cannot reach Redis); everything it prints on stdout is kept for
+    /// [`Process::stdout_after_ready`].
+    pub fn spawn_unready(args: Vec<String>) -> Process {
+        let mut child = tickcast(&args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot spawn tickcast {args:?}: {err}"));
+        let (stderr, _) = collect_stderr(&mut child);
+        let child_stdout = child.stdout.take().expect("stdout is piped");
+        let stdout_reader = std::thread::spawn(move || {
+            BufReader::new(child_stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        Process {
+            child,
+            args,
+            stderr,
+            stdout_reader: Some(stdout_reader),
+        }
     }
 
     /// The child's process id.
