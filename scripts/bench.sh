@@ -21,7 +21,7 @@
 # - runs every scenario point with `tickcast-load`, pinned with taskset (server: --server-cpu,
 #   default 0; load generator: --load-cpu, default 1, one client thread), writing
 #   <point>.<server>.json (the report), .meta.json (command, date, load average before, commit
-#   of the server measured, exit code), .log (the table) and the server's stderr;
+#   of the server measured, exit code, the VM's steal time during the run), .log (the table) and the server's stderr;
 # - runs the --s2-unpinned points (default 1000x100 and 5000x200) a second time as a user would
 #   run them, as points named S2-firehose-<C>x<R>-unpinned next to the pinned ones: no taskset
 #   on the server (tickcast with its defaults, so --shards = cores and --coalesce auto; nchan
@@ -218,6 +218,8 @@ def coalescing(meta, m):
 def metrics(meta, r):
     m = OrderedDict()
     m["load avg before"] = meta["loadavg"].split()[0]
+    if "steal_ms" in meta:
+        m["VM steal ms"] = meta["steal_ms"]
     coalescing(meta, m)
     if r is None:
         m["result"] = "no report (exit %s)" % meta["rc"]
@@ -582,7 +584,8 @@ run_case() {
     loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
     date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     echo "bench: [$date] $point on $server (load $loadavg)" >&2
-    local rc=0 sampler=""
+    local rc=0 sampler="" steal0
+    steal0=$(steal_ticks)
     rm -f "$pidfile"
     # In the background (so the sampler can run beside it), where SIGINT does not reach it:
     # cleanup ends it by this pid if the script is stopped.
@@ -620,15 +623,22 @@ run_case() {
         echo "bench: $point on $server exited $rc; see $base.log" >&2
         tail -5 "$base.log" >&2 || true
     fi
+    local steal_ms=$((($(steal_ticks) - steal0) * 1000 / $(getconf CLK_TCK)))
     python3 - "$base.meta.json" "$point" "$server" "$date" "$loadavg" "$commit" "$rc" \
-        "$(basename "$base.json")" "$placement" "${cmd[@]}" <<'PY'
+        "$(basename "$base.json")" "$placement" "$steal_ms" "${cmd[@]}" <<'PY'
 import json, shlex, sys
-path, point, server, date, loadavg, commit, rc, report, placement, *cmd = sys.argv[1:]
+path, point, server, date, loadavg, commit, rc, report, placement, steal_ms, *cmd = sys.argv[1:]
 json.dump({"point": point, "server": server, "date": date, "loadavg": loadavg,
            "commit": commit, "rc": int(rc), "report": report, "placement": placement,
+           "steal_ms": int(steal_ms),
            "command": " ".join(shlex.quote(c) for c in cmd)}, open(path, "w"), indent=1)
 PY
 }
+
+# CPU time the hypervisor gave to other guests while this VM wanted it (`steal` in /proc/stat,
+# clock ticks, machine-wide): on the VMs measured the host takes a vCPU away in whole 100 ms
+# slices, which freeze server and load generator alike (BENCHMARKS.md, "Session 7").
+steal_ticks() { awk '/^cpu /{print $9}' /proc/stat; }
 
 servers_for() { # servers_for SCENARIO: the requested servers that run it
     local s out=()

@@ -16,6 +16,10 @@
 #            all) and the edge's own `tickcast_cluster_hop_seconds` (feed node's receive time
 #            to the edge holding the batch). Nothing pinned: feeder, feed node, Redis, edge and
 #            clients share both CPUs, as on one machine they would. Goal: hop p99 <= 1 ms.
+#            Every run also records the VM's steal time (meta.json `steal_ms`; a column of case
+#            1's table, with each node's tickcast_conflated_total): on a throttled VM every
+#            process freezes for 100 ms at a time, which decides the p99 (BENCHMARKS.md,
+#            "Session 7").
 #   2 feed   feed node CPU per tick: `--role feed` vs `--role all`, the same feed (10k and 40k
 #            ticks/s), one client of one symbol (tickcast-load needs one; 1% of the ticks, the
 #            same on both sides); utime+stime of the node over the load tester's window / ticks sent.
@@ -112,6 +116,12 @@ def f(v, digits=2):
     if isinstance(v, str):
         return v
     return ("%%.%df" % digits) % v
+def conflated(path):
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    return sum(float(v) for v in re.findall(r"^tickcast_conflated_total\{[^}]*\} (\S+)$", text, re.M))
 def fast_groups(rep):
     return [g for g in rep["groups"] if g["group"] in ("steady", "reconnecting")]
 def latency(rep, q):
@@ -135,8 +145,8 @@ found = runs("1-hop")
 if found:
     say("")
     say("== 1. latency the Redis hop adds (10k ticks/s, 100 symbols, firehose clients; ms)")
-    say("%-5s %-17s %8s %8s %8s %8s %9s %9s %9s %9s %9s %6s" % ("pair", "date", "all p50", "all p99",
-        "edge p50", "edge p99", "d p50", "d p99", "hop p50", "hop p99", "hop p99.9", "clean"))
+    say("%-5s %-17s %8s %8s %8s %8s %9s %9s %9s %9s %9s %6s %11s %13s" % ("pair", "date", "all p50", "all p99",
+        "edge p50", "edge p99", "d p50", "d p99", "hop p50", "hop p99", "hop p99.9", "clean", "steal ms", "conflated"))
     d50s, d99s, h50s, h99s, h999s = [], [], [], [], []
     for i, p in enumerate(pairs_of(found), 1):
         if "all" not in p or "edge" not in p:
@@ -150,13 +160,18 @@ if found:
         d50 = latency(e, "p50_ms") - latency(a, "p50_ms")
         d99 = latency(e, "p99_ms") - latency(a, "p99_ms")
         d50s.append(d50); d99s.append(d99); h50s.append(hop["0.5"]); h99s.append(hop["0.99"]); h999s.append(hop["0.999"])
-        say("%-5d %-17s %8s %8s %8s %8s %9s %9s %9s %9s %9s %6s" % (i, p["edge"][1]["date"][5:16], f(latency(a, "p50_ms"), 3),
+        say("%-5d %-17s %8s %8s %8s %8s %9s %9s %9s %9s %9s %6s %11s %13s" % (i, p["edge"][1]["date"][5:16], f(latency(a, "p50_ms"), 3),
             f(latency(a, "p99_ms"), 3), f(latency(e, "p50_ms"), 3), f(latency(e, "p99_ms"), 3), f(d50, 3), f(d99, 3),
             f(hop["0.5"], 3), f(hop["0.99"], 3), f(hop["0.999"], 3),
-            clean(a) + "/" + clean(e)))
+            clean(a) + "/" + clean(e),
+            "/".join(f(p[s][1].get("steal_ms"), 0) for s in ("all", "edge")),
+            "/".join(f(conflated(os.path.join(p[s][0], s + ".metrics")), 0) for s in ("all", "edge"))))
     say("%-5s %-17s %8s %8s %8s %8s %9s %9s %9s %9s %9s" % ("median", "", "", "", "", "", f(med(d50s), 3), f(med(d99s), 3),
         f(med(h50s), 3), f(med(h99s), 3), f(med(h999s), 3)))
     say("   d = edge minus all (end to end, tickcast-load); hop = the edge's tickcast_cluster_hop_seconds (goal p99 <= 1 ms)")
+    say("   steal ms (all/edge run) = CPU time the hypervisor took from this VM during the run (/proc/stat): runs with")
+    say("   steal had ~100 ms freezes of every process; conflated = tickcast_conflated_total: ticks a client stalled")
+    say("   by such a freeze did not get (the newest price per symbol replaced them; clean = NO counts exactly those)")
 
 # 2: feed node CPU per tick
 found = runs("2-feed")
@@ -471,15 +486,22 @@ load() {
 
 # meta KEY=VALUE...: the run's meta.json (date, uptime before/after, the pair, the side...).
 META_DATE="" META_UPTIME=""
+# CPU time the hypervisor gave to other guests while this VM wanted it (the `steal` field of
+# /proc/stat, in clock ticks), machine-wide. On the VMs measured the host takes a vCPU away in
+# whole 100 ms slices: every run with steal has ~100 ms freezes of every process at once.
+steal_ticks() { awk '/^cpu /{print $9}' /proc/stat; }
+
 begin_run() { # begin_run DIR
     RUN=$1
     mkdir -p "$RUN"
+    META_STEAL=$(steal_ticks)
     META_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     META_UPTIME=$(uptime)
     echo "cluster-bench: [$META_DATE] ${RUN#"$OUT"/} (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 }
 end_run() { # end_run KEY=JSONVALUE...
-    python3 - "$RUN/meta.json" "$META_DATE" "$META_UPTIME" "$(uptime)" "$COMMIT" "$@" <<'PY'
+    local steal_ms=$((($(steal_ticks) - META_STEAL) * 1000 / $(getconf CLK_TCK)))
+    python3 - "$RUN/meta.json" "$META_DATE" "$META_UPTIME" "$(uptime)" "$COMMIT" steal_ms="$steal_ms" "$@" <<'PY'
 import json, sys
 path, date, before, after, commit, *kv = sys.argv[1:]
 meta = {"date": date, "uptime_before": before.strip(), "uptime_after": after.strip(), "commit": commit}
@@ -522,6 +544,7 @@ if has 1; then
                 tickcast all any --feed tcp-listen://127.0.0.1:0
                 prime "$FEED" "$HTTP"
                 load "$bound" any --target "http://$HTTP" --feed "$FEED" --server-pid "$PID" "${C1_LOAD[@]}"
+                scrape "$HTTP" "$RUN/all.metrics"
             else
                 redis_start any
                 tickcast feed any --role feed --redis "$REDIS_URL" --feed tcp-listen://127.0.0.1:0
