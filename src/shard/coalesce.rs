@@ -61,7 +61,8 @@ impl FromStr for Coalesce {
 /// Summed busy fraction of all shards, in CPUs, above which `auto` widens the window: once
 /// sending takes a quarter of a CPU, packing ticks saves a share of the machine worth a few
 /// milliseconds of latency. At 1k streams x 100 ticks/s the shards sum to 0.35-0.7 of a CPU
-/// with no window (one or two shards, 2 cores) and to about 0.4 with a 16 ms one (issue 13,
+/// with no window (one or two shards, 2 cores) and to 0.24-0.41 with a 16 ms one, well above
+/// [`LOW_BUSY`] (issue 13,
 /// BENCHMARKS.md "Session 6" and "Session 7"); 0.5 per shard, the first rule, left two
 /// shards at 0.3 each unbatched.
 pub const HIGH_BUSY: f64 = 0.25;
