@@ -519,6 +519,17 @@ json.dump(meta, open(path, "w"), indent=1)
 PY
 }
 
+# all_side SERVER_CPU LOAD_CPU BOUND LOAD_ARGS...: the `--role all` side of a pair: a node fed
+# by tickcast-load's feeder, measured by it, then its /metrics kept as all.metrics.
+all_side() {
+    local server_cpu=$1 load_cpu=$2 bound=$3
+    shift 3
+    tickcast all "$server_cpu" --feed tcp-listen://127.0.0.1:0
+    prime "$FEED" "$HTTP"
+    load "$bound" "$load_cpu" --target "http://$HTTP" --feed "$FEED" --server-pid "$PID" "$@"
+    scrape "$HTTP" "$RUN/all.metrics"
+}
+
 wait_for_calm() {
     [ -n "$MAX_LOAD" ] || return 0
     local waited=0
@@ -541,10 +552,7 @@ if has 1; then
         for side in $(order "$pair" all edge); do
             begin_run "$OUT/1-hop/pair$pair-$side"
             if [ "$side" = all ]; then
-                tickcast all any --feed tcp-listen://127.0.0.1:0
-                prime "$FEED" "$HTTP"
-                load "$bound" any --target "http://$HTTP" --feed "$FEED" --server-pid "$PID" "${C1_LOAD[@]}"
-                scrape "$HTTP" "$RUN/all.metrics"
+                all_side any any "$bound" "${C1_LOAD[@]}"
             else
                 redis_start any
                 tickcast feed any --role feed --redis "$REDIS_URL" --feed tcp-listen://127.0.0.1:0
@@ -572,9 +580,7 @@ if has 2; then
                 begin_run "$OUT/2-feed/$rate-pair$pair-$side"
                 extra=()
                 if [ "$side" = all ]; then
-                    tickcast all "$SERVER_CPU" --feed tcp-listen://127.0.0.1:0
-                    prime "$FEED" "$HTTP"
-                    load "$bound" "$LOAD_CPU" --target "http://$HTTP" --feed "$FEED" --server-pid "$PID" "${c2[@]}"
+                    all_side "$SERVER_CPU" "$LOAD_CPU" "$bound" "${c2[@]}"
                 else
                     redis_start "$LOAD_CPU"
                     tickcast feed "$SERVER_CPU" --role feed --redis "$REDIS_URL" --feed tcp-listen://127.0.0.1:0
@@ -603,9 +609,7 @@ if has 3; then
             for side in $(order "$pair" all edge); do
                 begin_run "$OUT/3-edge/$point-pair$pair-$side"
                 if [ "$side" = all ]; then
-                    tickcast all "$SERVER_CPU" --feed tcp-listen://127.0.0.1:0
-                    prime "$FEED" "$HTTP"
-                    load "$bound" "$LOAD_CPU" --target "http://$HTTP" --feed "$FEED" --server-pid "$PID" "${c3[@]}"
+                    all_side "$SERVER_CPU" "$LOAD_CPU" "$bound" "${c3[@]}"
                 else
                     redis_start "$LOAD_CPU"
                     tickcast feed "$LOAD_CPU" --role feed --redis "$REDIS_URL" --feed tcp-listen://127.0.0.1:0
