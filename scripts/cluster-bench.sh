@@ -129,6 +129,15 @@ def latency(rep, q):
     return gs[0]["latency"][q] if gs else None
 def clean(rep):
     return "yes" if rep and rep["verdict"]["fast_clients_clean"] and rep["verdict"]["all_connected"] else "NO"
+def points_of(found, default=None):
+    # The points measured, in the order first run (meta without one: `default`).
+    points = []
+    for _, meta, _ in found:
+        if default is not None:
+            meta.setdefault("point", default)
+        if meta["point"] not in points:
+            points.append(meta["point"])
+    return points
 def pairs_of(found, point=None):
     by = {}
     for d, meta, rep in found:
@@ -178,12 +187,7 @@ found = runs("2-feed")
 if found:
     say("")
     say("== 2. feed node CPU per tick (100 symbols, one client of one symbol; us/tick)")
-    points = []
-    for _, meta, _ in found:
-        meta.setdefault("point", "10000")
-        if meta["point"] not in points:
-            points.append(meta["point"])
-    for point in points:
+    for point in points_of(found, "10000"):
         say("-- %s ticks/s" % point)
         say("%-5s %-17s %10s %10s %10s %8s %12s %14s" % ("pair", "date", "all", "feed", "feed-all", "ratio",
             "redis us/tick", "ticks/batch"))
@@ -210,11 +214,7 @@ found = runs("3-edge")
 if found:
     say("")
     say("== 3. edge CPU per delivered event vs --role all (firehose clients; goal within 10%)")
-    points = []
-    for _, meta, _ in found:
-        if meta["point"] not in points:
-            points.append(meta["point"])
-    for point in points:
+    for point in points_of(found):
         say("-- %s" % point)
         say("%-5s %-17s %10s %10s %8s %9s %9s %9s %9s %10s %10s %6s" % ("pair", "date", "all us/ev", "edge us/ev",
             "ratio", "all p50", "all p99", "edge p50", "edge p99", "all ev/s", "edge ev/s", "clean"))
