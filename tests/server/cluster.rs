@@ -10,7 +10,6 @@
 //!
 //! Each test has its own Redis (tests run in parallel) and its own `--redis-prefix`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -87,19 +86,9 @@ async fn edge_node(redis: &RedisServer, prefix: &str) -> Server {
     .await
 }
 
-/// Sends signal `name` to this one child, by its pid.
-fn signal(server: &Server, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(server.pid().to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} {} failed", server.pid());
-}
-
 /// SIGKILLs a node (no goodbye to Redis, the lease left to expire) and waits until it is gone.
 async fn sigkill(server: &mut Server) {
-    signal(server, "KILL");
+    server.signal("KILL");
     server.wait_exit(SETTLE_TIMEOUT).await;
 }
 
@@ -490,7 +479,7 @@ async fn an_edge_that_missed_ticks_trimmed_from_the_stream_resets_its_clients() 
 
         // The edge is frozen and its subscription cut: it misses what comes next, and Redis
         // trims it away before the edge can backfill it.
-        signal(&edge, "STOP");
+        edge.signal("STOP");
         let thawed = async {
             let cut = cut_subscribers(&redis).await;
             assert!(cut >= 1, "the edge's subscription was cut");
@@ -506,7 +495,7 @@ async fn an_edge_that_missed_ticks_trimmed_from_the_stream_resets_its_clients() 
         // Resumed even when the steps above time out (a panic leaves it to the drop, whose
         // SIGKILL ends a stopped process too).
         let outcome = tokio::time::timeout(SETTLE_TIMEOUT, thawed).await;
-        signal(&edge, "CONT");
+        edge.signal("CONT");
         outcome.expect("the steps while the edge was stopped");
 
         // The gap cannot be filled: counted, the open stream told to reconnect.

@@ -383,6 +383,11 @@ impl Server {
         self.process.signal("HUP");
     }
 
+    /// Sends signal `name` (`KILL`, `STOP`, `CONT`...) to this child, and only to it, by its pid.
+    pub fn signal(&self, name: &str) {
+        self.process.signal(name);
+    }
+
     /// Waits for the child to exit, at most `limit`.
     pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         self.process.wait_exit(limit).await
